@@ -1,0 +1,1 @@
+"""Names and configuration shared by the CDK app, its stacks, the sandbox and tests."""

@@ -1,0 +1,224 @@
+"""ServiceStack: the upload bucket, the ledger function behind its `live` alias, the table.
+
+Read top to bottom, `__init__` is the table of contents; each `_build_*` makes one thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from config import constants as c
+from config.settings import StageConfig
+
+REPOSITORY_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+class ServiceStack(Stack):
+    """Everything that records uploads, for one stage."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageConfig,
+        alarm_emails: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.stage_config = stage
+        self._removal = RemovalPolicy.RETAIN if stage.retain_data else RemovalPolicy.DESTROY
+        Tags.of(self).add("service", c.SERVICE_NAME)
+        Tags.of(self).add("stage", stage.name)
+
+        self.access_logs_bucket = self._build_access_logs_bucket()
+        self.bucket = self._build_upload_bucket()
+        self.table = self._build_table()
+        self.failure_queue = self._build_failure_queue()
+        self.function = self._build_function()
+        self.alias = self._build_live_alias()
+        self._grant_least_privilege()
+        self._notify_alias_on_upload()
+        self.alarm_topic = self._build_alarm_topic(alarm_emails)
+        # Every alarm of the service, registered as it is made: the dashboard shows them
+        # all and a test checks each has SNS actions and a runbook.
+        self.alarms: list[cloudwatch.Alarm] = []
+        self._build_outputs()
+
+    def _build_access_logs_bucket(self) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=c.ACCESS_LOG_EXPIRATION)],
+            removal_policy=self._removal,
+            auto_delete_objects=not self.stage_config.retain_data,
+        )
+
+    def _build_upload_bucket(self) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            "UploadBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="upload-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=c.NONCURRENT_VERSION_EXPIRATION,
+                    abort_incomplete_multipart_upload_after=c.INCOMPLETE_UPLOAD_EXPIRATION,
+                    expired_object_delete_marker=True,
+                )
+            ],
+            removal_policy=self._removal,
+            auto_delete_objects=not self.stage_config.retain_data,
+        )
+
+    def _build_table(self) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            "LedgerTable",
+            partition_key=dynamodb.Attribute(
+                name=c.PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=self.stage_config.retain_data,
+            removal_policy=self._removal,
+        )
+
+    def _build_failure_queue(self) -> sqs.Queue:
+        # Lambda's on-failure destination: an event lands here after its last retry.
+        return sqs.Queue(
+            self,
+            "FailureQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=c.FAILURE_QUEUE_RETENTION,
+            removal_policy=self._removal,
+        )
+
+    def _build_function(self) -> lambda_.Function:
+        role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Ledger function: writes its own table, log group and failure queue only.",
+        )
+        log_group = logs.LogGroup(
+            self,
+            "FunctionLogs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=self._removal,
+        )
+        function = lambda_.Function(
+            self,
+            "LedgerFunction",
+            description="Records each S3 upload in the ledger table.",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            code=lambda_.Code.from_asset(REPOSITORY_ROOT, exclude=c.HANDLER_ASSET_EXCLUDES),
+            handler=c.HANDLER_ENTRY,
+            memory_size=c.LAMBDA_MEMORY_MB,
+            timeout=c.LAMBDA_TIMEOUT,
+            tracing=lambda_.Tracing.ACTIVE,
+            role=role,
+            log_group=log_group,
+            layers=[self._powertools_layer()],
+            reserved_concurrent_executions=self.stage_config.reserved_concurrency,
+            environment={
+                c.TABLE_NAME_ENV: self.table.table_name,
+                "POWERTOOLS_SERVICE_NAME": c.SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        # The role's only log permissions are on this function's own log group.
+        log_group.grant_write(role)
+        self.log_group = log_group
+        return function
+
+    def _powertools_layer(self) -> lambda_.ILayerVersion:
+        # AWS publishes each release's layer ARN in a public SSM parameter; resolving it
+        # at deploy time keeps synth offline and the layer equal to the pinned library.
+        layer_arn = ssm.StringParameter.value_for_string_parameter(
+            self, c.POWERTOOLS_LAYER_PARAMETER
+        )
+        return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
+
+    def _build_live_alias(self) -> lambda_.Alias:
+        # S3 invokes the alias asynchronously; retries and the failure destination are
+        # configured on the alias because that is the qualifier being invoked.
+        return lambda_.Alias(
+            self,
+            "LiveAlias",
+            alias_name=c.ALIAS_NAME,
+            version=self.function.current_version,
+            retry_attempts=c.ASYNC_RETRY_ATTEMPTS,
+            max_event_age=c.ASYNC_MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(self.failure_queue),
+        )
+
+    def _grant_least_privilege(self) -> None:
+        # A conditional PutItem is the function's only table operation.
+        self.table.grant(self.function, "dynamodb:PutItem")
+
+    def _notify_alias_on_upload(self) -> None:
+        # The alias, not the function: otherwise $LATEST gets every upload and the canary
+        # never sees S3 traffic (the original demo's main bug).
+        self.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.alias)
+        )
+
+    def _build_alarm_topic(self, emails: tuple[str, ...]) -> sns.Topic:
+        topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"{c.SERVICE_NAME} {self.stage_config.name} alarms",
+            # The AWS-managed SNS key: encrypted at rest with no key policy to maintain
+            # (CloudWatch alarms may publish to topics under this key).
+            master_key=kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
+            enforce_ssl=True,
+        )
+        for email in emails:
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
+
+    def _build_outputs(self) -> None:
+        outputs = {
+            c.OUTPUT_BUCKET_NAME: self.bucket.bucket_name,
+            c.OUTPUT_TABLE_NAME: self.table.table_name,
+            c.OUTPUT_FUNCTION_ARN: self.function.function_arn,
+            c.OUTPUT_ALIAS_ARN: self.alias.function_arn,
+            c.OUTPUT_FAILURE_QUEUE_URL: self.failure_queue.queue_url,
+            c.OUTPUT_ALARM_TOPIC_ARN: self.alarm_topic.topic_arn,
+        }
+        for key, value in outputs.items():
+            CfnOutput(self, key, value=value)

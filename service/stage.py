@@ -1,0 +1,34 @@
+"""One deployable copy of the service: the stacks a pipeline stage (or a developer) deploys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Environment, Stage
+from constructs import Construct
+
+from config.settings import AppConfig, StageConfig
+from service.stack import ServiceStack
+
+
+class LedgerStage(Stage):
+    """The service and its monitoring for one stage (dev, staging, production...)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageConfig,
+        app_config: AppConfig,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=Environment(account=stage.account, region=stage.region),
+            **kwargs,
+        )
+        self.service = ServiceStack(
+            self, "Service", stage=stage, alarm_emails=app_config.alarm_emails
+        )

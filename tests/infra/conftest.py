@@ -1,0 +1,36 @@
+"""Synthesizes the stacks once per session; tests assert on the CloudFormation they produce."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from config.settings import cdk_json_context, load_app_config
+from service.stage import LedgerStage
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def build_stage(**context_overrides: Any) -> LedgerStage:
+    """A dev stage synthesized from cdk.json's context, with overrides for one test."""
+    context = {**cdk_json_context(), **context_overrides}
+    app = cdk.App(context=context)
+    config = load_app_config(app.node.try_get_context)
+    return LedgerStage(app, "Test", stage=config.dev_stage, app_config=config)
+
+
+@pytest.fixture(scope="session")
+def stage() -> LedgerStage:
+    return build_stage(
+        devStage={"name": "test", "account": "111111111111", "region": "eu-central-1"},
+        alarmEmails=["oncall@example.com"],
+    )
+
+
+@pytest.fixture(scope="session")
+def service_template(stage: LedgerStage) -> Template:
+    return Template.from_stack(stage.service)
