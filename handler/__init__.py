@@ -1,0 +1,1 @@
+"""Upload ledger Lambda function: S3 notifications -> DynamoDB ledger."""

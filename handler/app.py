@@ -1,0 +1,91 @@
+"""Lambda entry point: S3 ObjectCreated notification -> ledger table.
+
+Thin on purpose: validate the event, hand the records to :mod:`handler.ledger`,
+which writes through :class:`handler.repository.LedgerRepository`; then log,
+count and fail the invocation if any record could not be recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handler.ledger import (
+    BatchFailedError,
+    BatchResult,
+    NotAnS3NotificationError,
+    event_records,
+    is_s3_test_event,
+    process_records,
+)
+from handler.repository import LedgerRepository
+
+DEFAULT_NAMESPACE = "UploadLedger"
+
+
+def _table_name() -> str:
+    name = os.environ.get("TABLE_NAME", "").strip()
+    if not name:
+        raise RuntimeError(
+            "TABLE_NAME is not set: the Lambda function needs the ledger table's name in its "
+            "TABLE_NAME environment variable (the ServiceStack sets it)"
+        )
+    return name
+
+
+# Built once per execution environment (cold start) and reused by every invocation.
+TABLE_NAME = _table_name()
+logger = Logger()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
+tracer = Tracer()
+# No endpoint_url: boto3 resolves it itself, so AWS_ENDPOINT_URL points it at an emulator.
+repository = LedgerRepository(boto3.client("dynamodb"), TABLE_NAME)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Record every object of the notification; raise if any record failed."""
+    if not isinstance(event, dict):
+        raise NotAnS3NotificationError(f"event is a {type(event).__name__}, not a JSON object")
+    if is_s3_test_event(event):
+        logger.info("Ignoring s3:TestEvent", extra={"bucket": event.get("Bucket")})
+        return {"recorded": 0, "skipped": 0, "ignored": "s3:TestEvent"}
+    try:
+        records = event_records(event)
+    except NotAnS3NotificationError:
+        logger.exception("Event is not an S3 notification")
+        raise
+    result = process_records(records, repository)
+    _report(result)
+    if result.failures:
+        raise BatchFailedError(result)
+    return result.summary()
+
+
+def _report(result: BatchResult) -> None:
+    for entry in result.recorded:
+        logger.info("Recorded", extra={"object_key": entry.filename, "order": entry.order})
+    for kind, entries in (("duplicate", result.duplicates), ("stale", result.stale)):
+        for entry in entries:
+            logger.info(
+                f"Skipped {kind} event",
+                extra={"object_key": entry.filename, "order": entry.order},
+            )
+    for failure in result.failures:
+        logger.error(
+            "Record could not be recorded",
+            extra={"record_index": failure.index, "key": failure.key, "reason": failure.reason},
+        )
+    metrics.add_metric(name="FilesRecorded", unit=MetricUnit.Count, value=len(result.recorded))
+    metrics.add_metric(name="RecordFailures", unit=MetricUnit.Count, value=len(result.failures))
+    metrics.add_metric(
+        name="DuplicatesSkipped", unit=MetricUnit.Count, value=len(result.duplicates)
+    )
+    metrics.add_metric(name="StaleEventsSkipped", unit=MetricUnit.Count, value=len(result.stale))

@@ -1,0 +1,312 @@
+"""The Lambda function end to end against a moto ledger table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from handler.ledger import BatchFailedError, NotAnS3NotificationError
+from tests.unit.conftest import (
+    BUCKET,
+    NAMESPACE,
+    REQUEST_ID,
+    FakeLambdaContext,
+    follow_captured_stdout,
+    output_lines,
+    s3_event,
+    s3_record,
+    stored,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KEY_1024_BYTES = "k/" + "é" * 511  # 2 + 511 * 2 = 1024 UTF-8 bytes
+
+
+def scan(table: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = table.scan(ConsistentRead=True)["Items"]
+    return items
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "my file.txt",
+        "a+b.txt",
+        "literal %2B and %20.txt",
+        "café/naïve ✓ 日本語 🎉.txt",
+        "deep/nested/path/to/file.csv",
+        "  leading and trailing spaces  ",
+        KEY_1024_BYTES,
+    ],
+)
+def test_object_is_recorded_under_its_decoded_key(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext, key: str
+) -> None:
+    result = app.lambda_handler(s3_event(s3_record(key)), lambda_context)
+    assert result == {"recorded": 1, "skipped": 0, "failed": 0}
+    assert [item["filename"] for item in scan(ledger_table)] == [key]
+
+
+def test_slash_is_decoded_whether_or_not_s3_escaped_it(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    event = s3_event(
+        s3_record("dir%2Fa.txt", encode=False, sequencer="01"),
+        s3_record("dir/b.txt", encode=False, sequencer="02"),
+    )
+    app.lambda_handler(event, lambda_context)
+    assert sorted(item["filename"] for item in scan(ledger_table)) == ["dir/a.txt", "dir/b.txt"]
+
+
+def test_item_has_the_contract_attributes(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    record = s3_record("report.pdf", size=2048, sequencer="0055AED6DCD90281E5", version_id="v7")
+    app.lambda_handler(s3_event(record), lambda_context)
+    assert stored(ledger_table, "report.pdf") == {
+        "filename": "report.pdf",
+        "bucket": BUCKET,
+        "size": Decimal(2048),
+        "etag": "d41d8cd98f00b204e9800998ecf8427e",
+        "event_time": "2024-05-01T12:00:00.000Z",
+        "event_name": "ObjectCreated:Put",
+        "version_id": "v7",
+        "sequencer": "0055AED6DCD90281E5",
+        "sequencer_order": "S#" + "0055AED6DCD90281E5".ljust(64, "0"),
+    }
+
+
+def test_item_without_sequencer_or_version_omits_them(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    app.lambda_handler(
+        s3_event(s3_record("plain.txt", sequencer=None, version_id=None)), lambda_context
+    )
+    item = stored(ledger_table, "plain.txt")
+    assert item is not None
+    assert "sequencer" not in item
+    assert "version_id" not in item
+
+
+def test_repeated_event_changes_nothing(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    event = s3_event(s3_record("once.txt"))
+    app.lambda_handler(event, lambda_context)
+    before = scan(ledger_table)
+    assert app.lambda_handler(event, lambda_context) == {"recorded": 0, "skipped": 1, "failed": 0}
+    assert scan(ledger_table) == before
+
+
+def test_older_event_never_overwrites_newer(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    newer = s3_record("doc.txt", size=2, etag="new", sequencer="0055AED6DCD90281E6")
+    older = s3_record("doc.txt", size=1, etag="old", sequencer="0055AED6DCD90281E5")
+    app.lambda_handler(s3_event(newer), lambda_context)
+    result = app.lambda_handler(s3_event(older), lambda_context)
+    assert result == {"recorded": 0, "skipped": 1, "failed": 0}
+    item = stored(ledger_table, "doc.txt")
+    assert item is not None
+    assert (item["etag"], item["size"]) == ("new", 2)
+
+
+def test_newer_event_overwrites_older(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    older = s3_record("doc.txt", etag="old", sequencer="0055AED6DCD90281E5")
+    newer = s3_record("doc.txt", etag="new", sequencer="0055AED6DCD90281E6")
+    app.lambda_handler(s3_event(older), lambda_context)
+    app.lambda_handler(s3_event(newer), lambda_context)
+    item = stored(ledger_table, "doc.txt")
+    assert item is not None
+    assert item["etag"] == "new"
+
+
+def test_sequencers_of_different_lengths_are_compared_after_right_padding(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    # 0x100 > 0xFF as numbers, but S3 orders them as 1000 < FF00: "FF" is the newer event.
+    newer = s3_record("pad.txt", etag="newer", sequencer="FF")
+    older = s3_record("pad.txt", etag="older", sequencer="100")
+    app.lambda_handler(s3_event(newer, older), lambda_context)
+    item = stored(ledger_table, "pad.txt")
+    assert item is not None
+    assert item["etag"] == "newer"
+
+
+def test_events_without_sequencer_are_ordered_by_event_time(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    def unsequenced(etag: str, event_time: str) -> dict[str, Any]:
+        return s3_record("t.txt", etag=etag, sequencer=None, event_time=event_time)
+
+    later = unsequenced("later", "2024-05-01T12:00:01.000Z")
+    earlier = unsequenced("earlier", "2024-05-01T12:00:00.999Z")
+    same_instant_other_zone = unsequenced("later-again", "2024-05-01T14:00:01+02:00")
+    result = app.lambda_handler(
+        s3_event(later, earlier, later, same_instant_other_zone), lambda_context
+    )
+    assert result == {"recorded": 1, "skipped": 3, "failed": 0}
+    item = stored(ledger_table, "t.txt")
+    assert item is not None
+    assert item["etag"] == "later"
+
+
+def test_unsequenced_event_never_overwrites_a_sequenced_item(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    sequenced = s3_record("mix.txt", etag="sequenced", sequencer="01")
+    unsequenced = s3_record(
+        "mix.txt", etag="unsequenced", sequencer=None, event_time="2999-01-01T00:00:00Z"
+    )
+    app.lambda_handler(s3_event(sequenced, unsequenced), lambda_context)
+    item = stored(ledger_table, "mix.txt")
+    assert item is not None
+    assert item["etag"] == "sequenced"
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")  # nothing to count
+def test_s3_test_event_is_ignored(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    test_event = {
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": "2024-05-01T12:00:00.000Z",
+        "Bucket": BUCKET,
+        "RequestId": "5582815E1AEA5ADF",
+        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+    }
+    result = app.lambda_handler(test_event, lambda_context)
+    assert result["recorded"] == 0
+    assert result["ignored"] == "s3:TestEvent"
+    assert scan(ledger_table) == []
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")  # nothing to count
+def test_event_without_records_raises_clearly(
+    app: ModuleType, lambda_context: FakeLambdaContext
+) -> None:
+    with pytest.raises(NotAnS3NotificationError, match="not an S3 notification"):
+        app.lambda_handler({"source": "aws.events", "detail": {}}, lambda_context)
+
+
+def test_record_missing_its_key_fails_the_invocation(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    record = s3_record("k")
+    del record["s3"]["object"]["key"]
+    with pytest.raises(BatchFailedError, match=r"record 0 .*s3\.object\.key"):
+        app.lambda_handler(s3_event(record), lambda_context)
+    assert scan(ledger_table) == []
+
+
+def test_bad_record_does_not_stop_the_others_then_invocation_fails(
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    follow_captured_stdout(app)
+    event = s3_event(
+        s3_record("before.txt"),
+        s3_record("bad size.txt", size="many"),
+        s3_record("after.txt"),
+    )
+    with pytest.raises(BatchFailedError, match="1 of 3 records") as raised:
+        app.lambda_handler(event, lambda_context)
+    assert sorted(item["filename"] for item in scan(ledger_table)) == ["after.txt", "before.txt"]
+    assert raised.value.result.summary() == {"recorded": 2, "skipped": 0, "failed": 1}
+
+    lines = output_lines(capsys)
+    errors = [line for line in lines if line.get("level") == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0]["record_index"] == 1
+    assert errors[0]["key"] == "bad size.txt"
+    assert "size" in errors[0]["reason"]
+    emf = next(line for line in lines if "_aws" in line)
+    assert (emf["FilesRecorded"], emf["RecordFailures"]) == ([2.0], [1.0])
+
+
+def test_retry_after_partial_failure_records_only_what_was_missing(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    good = s3_record("good.txt")
+    with pytest.raises(BatchFailedError):
+        app.lambda_handler(s3_event(good, s3_record("bad", size=-1)), lambda_context)
+    fixed = app.lambda_handler(s3_event(good, s3_record("bad")), lambda_context)
+    assert fixed == {"recorded": 1, "skipped": 1, "failed": 0}
+
+
+def test_files_recorded_metric_is_emitted_as_emf(
+    app: ModuleType, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app.lambda_handler(s3_event(s3_record("a.txt"), s3_record("b.txt")), lambda_context)
+    lines = output_lines(capsys)
+    emf = [line for line in lines if "_aws" in line]
+    assert len(emf) == 1
+    directive = emf[0]["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == NAMESPACE
+    assert {"Name": "FilesRecorded", "Unit": "Count"} in directive["Metrics"]
+    assert emf[0]["FilesRecorded"] == [2.0]
+    assert emf[0]["RecordFailures"] == [0.0]
+
+
+def test_logs_are_json_with_the_request_id(
+    app: ModuleType, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    follow_captured_stdout(app)
+    app.lambda_handler(s3_event(s3_record("a.txt")), lambda_context)
+    logs = [line for line in output_lines(capsys) if "_aws" not in line]
+    assert logs
+    assert all(line["function_request_id"] == REQUEST_ID for line in logs)
+    recorded = next(line for line in logs if line["message"] == "Recorded")
+    assert recorded["object_key"] == "a.txt"
+
+
+def import_handler_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A cold start: a fresh interpreter importing the handler with ``env``."""
+    return subprocess.run(
+        [sys.executable, "-c", "import handler.app"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_missing_table_name_fails_at_start_up_naming_the_variable() -> None:
+    completed = import_handler_in_subprocess(
+        {k: v for k, v in os.environ.items() if k != "TABLE_NAME"}
+    )
+    assert completed.returncode != 0
+    assert "RuntimeError: TABLE_NAME is not set" in completed.stderr
+    assert "TABLE_NAME environment variable" in completed.stderr
+
+
+def test_empty_table_name_fails_at_start_up() -> None:
+    completed = import_handler_in_subprocess({**os.environ, "TABLE_NAME": "  "})
+    assert completed.returncode != 0
+    assert "TABLE_NAME is not set" in completed.stderr
+
+
+def test_handler_imports_with_table_name_set() -> None:
+    completed = import_handler_in_subprocess(dict(os.environ))
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_dynamodb_error_is_a_record_failure_not_a_skip(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    ledger_table.delete()
+    with pytest.raises(BatchFailedError, match="ResourceNotFoundException"):
+        app.lambda_handler(s3_event(s3_record("a.txt"), s3_record("b.txt")), lambda_context)

@@ -1,0 +1,68 @@
+"""The data access layer on its own, against a moto table."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+
+from handler.ledger import LedgerEntry, LedgerWriteError, WriteOutcome, order_value
+from handler.repository import LedgerRepository, to_item
+from tests.unit.conftest import BUCKET, REGION, TABLE_NAME, stored
+
+
+def entry(sequencer: str | None = "0A", **changes: Any) -> LedgerEntry:
+    base = LedgerEntry(
+        filename="file.txt",
+        bucket=BUCKET,
+        size=7,
+        etag="e",
+        event_time="2024-05-01T12:00:00.000Z",
+        event_name="ObjectCreated:Put",
+        order=order_value(sequencer, "2024-05-01T12:00:00.000Z"),
+        version_id=None,
+        sequencer=sequencer,
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture
+def repository(ledger_table: Any) -> LedgerRepository:
+    return LedgerRepository(boto3.client("dynamodb", region_name=REGION), TABLE_NAME)
+
+
+def test_first_write_is_written(repository: LedgerRepository, ledger_table: Any) -> None:
+    assert repository.put_if_newer(entry()) is WriteOutcome.WRITTEN
+    item = stored(ledger_table, "file.txt")
+    assert item is not None
+    assert item["size"] == 7
+
+
+def test_same_order_is_a_duplicate(repository: LedgerRepository) -> None:
+    repository.put_if_newer(entry())
+    assert repository.put_if_newer(entry(etag="other")) is WriteOutcome.DUPLICATE
+
+
+def test_smaller_order_is_stale_and_leaves_the_item(
+    repository: LedgerRepository, ledger_table: Any
+) -> None:
+    repository.put_if_newer(entry("0B", etag="new"))
+    assert repository.put_if_newer(entry("0A", etag="old")) is WriteOutcome.STALE
+    item = stored(ledger_table, "file.txt")
+    assert item is not None
+    assert item["etag"] == "new"
+
+
+def test_other_dynamodb_errors_raise_ledger_write_error(ledger_table: Any) -> None:
+    client = boto3.client("dynamodb", region_name=REGION)
+    missing = LedgerRepository(client, "no-such-table")
+    with pytest.raises(LedgerWriteError, match="ResourceNotFoundException"):
+        missing.put_if_newer(entry())
+
+
+def test_optional_attributes_only_when_present() -> None:
+    assert "sequencer" not in to_item(entry(None))
+    assert "version_id" not in to_item(entry())
+    assert to_item(entry(version_id="v1"))["version_id"] == {"S": "v1"}
