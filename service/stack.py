@@ -296,7 +296,11 @@ class ServiceStack(Stack):
             c.OUTPUT_ALIAS_ARN: self.alias.function_arn,
             c.OUTPUT_FAILURE_QUEUE_URL: self.failure_queue.queue_url,
             c.OUTPUT_ALARM_TOPIC_ARN: self.alarm_topic.topic_arn,
+            c.OUTPUT_DEPLOYMENT_APPLICATION_NAME: (
+                self.deployment_group.application.application_name
+            ),
             c.OUTPUT_DEPLOYMENT_GROUP_NAME: self.deployment_group.deployment_group_name,
+            c.OUTPUT_PRE_TRAFFIC_HOOK_NAME: self.pre_traffic_hook.function_name,
         }
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)
