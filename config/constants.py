@@ -62,3 +62,62 @@ OUTPUT_FUNCTION_ARN = "FunctionArn"
 OUTPUT_ALIAS_ARN = "AliasArn"
 OUTPUT_FAILURE_QUEUE_URL = "FailureQueueUrl"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
+
+# Alarms. Names are `upload-ledger-<stage>-<what>`, so two stages in one account never
+# collide; each `<what>` has its runbook at runbooks/<what>.md (a test keeps both in step).
+RUNBOOKS_DIR = "runbooks"
+RUNBOOK_URL_TEMPLATE = (
+    "https://github.com/{repository}/blob/{branch}/" + RUNBOOKS_DIR + "/{name}.md"
+)
+DEPLOYMENT_ROLLED_BACK_RUNBOOK = "deployment-rolled-back"
+DASHBOARD_NAME_TEMPLATE = SERVICE_NAME + "-{stage}"
+
+ALARM_CANARY_ERROR_RATE = "canary-error-rate"
+ALARM_CANARY_P99_DURATION = "canary-p99-duration"
+ALARM_CANARY_THROTTLES = "canary-throttles"
+ALARM_FUNCTION_ERRORS = "function-errors"
+ALARM_FAILURE_QUEUE_NOT_EMPTY = "failure-queue-not-empty"
+ALARM_TABLE_THROTTLES = "table-throttled-requests"
+ALARM_TABLE_SYSTEM_ERRORS = "table-system-errors"
+
+# Gating alarms watch the `live` alias during the 10%/5-minute canary. CodeDeploy only
+# acts on an alarm that reaches ALARM inside that window, so period x evaluation periods
+# must stay within 5 minutes: 1-minute periods, 2 breaching minutes out of 3 (one noisy
+# minute is not enough, two are, and the alarm can fire about 3 minutes into the canary).
+CANARY_WINDOW = Duration.minutes(5)
+GATE_PERIOD = Duration.minutes(1)
+GATE_EVALUATION_PERIODS = 3
+GATE_DATAPOINTS_TO_ALARM = 2
+# A release that breaks every invocation it gets shows ~10% errors at the alias while it
+# holds 10% of traffic; 5% trips on that with margin, while the old version's background
+# errors (normally zero for this service) stay far below.
+CANARY_ERROR_RATE_PERCENT = 5
+# p99 at 80% of the timeout: the new version is close to being killed mid-batch.
+CANARY_P99_DURATION_FRACTION = 0.8
+CANARY_P99_DURATION_MS = int(LAMBDA_TIMEOUT.to_milliseconds() * CANARY_P99_DURATION_FRACTION)
+CANARY_THROTTLES = 1
+
+# Paging alarms: not part of the gate, they wake someone up. One 5-minute period each.
+PAGING_PERIOD = Duration.minutes(5)
+PAGING_EVALUATION_PERIODS = 1
+FUNCTION_ERRORS_THRESHOLD = 1
+FAILURE_QUEUE_MESSAGES_THRESHOLD = 1
+TABLE_THROTTLED_REQUESTS_THRESHOLD = 1
+TABLE_SYSTEM_ERRORS_THRESHOLD = 1
+
+# Pre-traffic hook: CodeDeploy runs it before shifting any traffic to a new version. The
+# asset is the repository root filtered down to the `hooks` package (like the handler's).
+HOOK_ENTRY = "hooks.pre_traffic.lambda_handler"
+HOOK_ASSET_EXCLUDES = ["*", ".*", "!hooks", "!hooks/**", "**/__pycache__"]
+HOOK_MEMORY_MB = 128
+# Long enough for the new version's cold start plus its own full timeout.
+HOOK_TIMEOUT = Duration.seconds(LAMBDA_TIMEOUT.to_seconds() + 30)
+# Reserved ledger keys: real uploads never start with this; the hook may only touch these.
+HEALTHCHECK_KEY_PREFIX = "__healthcheck__/"
+HOOK_ENV_TARGET_VERSION_ARN = "TARGET_VERSION_ARN"
+HOOK_ENV_TABLE_NAME = "TABLE_NAME"
+HOOK_ENV_BUCKET_NAME = "HEALTHCHECK_BUCKET_NAME"
+HOOK_ENV_KEY_PREFIX = "HEALTHCHECK_KEY_PREFIX"
+OUTPUT_DEPLOYMENT_APPLICATION_NAME = "DeploymentApplicationName"
+OUTPUT_DEPLOYMENT_GROUP_NAME = "DeploymentGroupName"
+OUTPUT_PRE_TRAFFIC_HOOK_NAME = "PreTrafficHookName"

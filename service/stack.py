@@ -1,4 +1,5 @@
-"""ServiceStack: the upload bucket, the ledger function behind its `live` alias, the table.
+"""ServiceStack: the upload bucket, the ledger function behind its `live` alias, the table,
+the alarms that page and gate releases, and the CodeDeploy canary that ships new versions.
 
 Read top to bottom, `__init__` is the table of contents; each `_build_*` makes one thing.
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,6 +28,8 @@ from constructs import Construct
 
 from config import constants as c
 from config.settings import StageConfig
+from service.alarms import RunbookLinks, ServiceAlarms
+from service.deployment import CanaryDeployment
 
 REPOSITORY_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -39,6 +43,7 @@ class ServiceStack(Stack):
         construct_id: str,
         *,
         stage: StageConfig,
+        runbooks: RunbookLinks,
         alarm_emails: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
@@ -60,6 +65,8 @@ class ServiceStack(Stack):
         # Every alarm of the service, registered as it is made: the dashboard shows them
         # all and a test checks each has SNS actions and a runbook.
         self.alarms: list[cloudwatch.Alarm] = []
+        self.deployment_alarms = self._build_alarms(runbooks)
+        self.deployment_group = self._build_canary_deployment()
         self._build_outputs()
 
     def _build_access_logs_bucket(self) -> s3.Bucket:
@@ -202,14 +209,84 @@ class ServiceStack(Stack):
             self,
             "AlarmTopic",
             display_name=f"{c.SERVICE_NAME} {self.stage_config.name} alarms",
-            # The AWS-managed SNS key: encrypted at rest with no key policy to maintain
-            # (CloudWatch alarms may publish to topics under this key).
-            master_key=kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
+            master_key=self._build_alarm_topic_key(),
             enforce_ssl=True,
+        )
+        # The topic policy CDK writes (for enforce_ssl) replaces SNS's default one, so say
+        # explicitly that this stage's alarms may publish.
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisStagesAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": self.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=f"{c.SERVICE_NAME}-{self.stage_config.name}-*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
         )
         for email in emails:
             topic.add_subscription(subscriptions.EmailSubscription(email))
         return topic
+
+    def _build_alarms(self, runbooks: RunbookLinks) -> list[cloudwatch.Alarm]:
+        """Registers every alarm in `self.alarms`; returns the subset that gates releases."""
+        alarms = ServiceAlarms(
+            self,
+            "Alarms",
+            stage_name=self.stage_config.name,
+            function=self.function,
+            alias=self.alias,
+            table=self.table,
+            failure_queue=self.failure_queue,
+            topic=self.alarm_topic,
+            runbooks=runbooks,
+        )
+        self.alarms.extend(alarms.all)
+        return alarms.deployment_alarms
+
+    def _build_canary_deployment(self) -> codedeploy.LambdaDeploymentGroup:
+        canary = CanaryDeployment(
+            self,
+            "Canary",
+            function=self.function,
+            alias=self.alias,
+            table=self.table,
+            bucket=self.bucket,
+            alarms=self.deployment_alarms,
+            asset_root=REPOSITORY_ROOT,
+            removal_policy=self._removal,
+        )
+        self.pre_traffic_hook = canary.pre_traffic_hook
+        return canary.deployment_group
+
+    def _build_alarm_topic_key(self) -> kms.Key:
+        # A customer-managed key, not alias/aws/sns: the AWS-managed key's policy cannot
+        # grant CloudWatch, so alarm actions on a topic under it fail ("CloudWatch Alarms
+        # does not have authorization to access the SNS topic encryption key").
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"{c.SERVICE_NAME} {self.stage_config.name}: encrypts the alarm topic",
+            enable_key_rotation=True,
+            removal_policy=self._removal,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToUseTheKey",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" means this key
+            )
+        )
+        return key
 
     def _build_outputs(self) -> None:
         outputs = {
@@ -219,6 +296,11 @@ class ServiceStack(Stack):
             c.OUTPUT_ALIAS_ARN: self.alias.function_arn,
             c.OUTPUT_FAILURE_QUEUE_URL: self.failure_queue.queue_url,
             c.OUTPUT_ALARM_TOPIC_ARN: self.alarm_topic.topic_arn,
+            c.OUTPUT_DEPLOYMENT_APPLICATION_NAME: (
+                self.deployment_group.application.application_name
+            ),
+            c.OUTPUT_DEPLOYMENT_GROUP_NAME: self.deployment_group.deployment_group_name,
+            c.OUTPUT_PRE_TRAFFIC_HOOK_NAME: self.pre_traffic_hook.function_name,
         }
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

@@ -8,6 +8,7 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 
 from config.settings import AppConfig, StageConfig
+from service.alarms import RunbookLinks
 from service.stack import ServiceStack
 
 
@@ -30,5 +31,9 @@ class LedgerStage(Stage):
             **kwargs,
         )
         self.service = ServiceStack(
-            self, "Service", stage=stage, alarm_emails=app_config.alarm_emails
+            self,
+            "Service",
+            stage=stage,
+            runbooks=RunbookLinks(repository=app_config.repository, branch=app_config.branch),
+            alarm_emails=app_config.alarm_emails,
         )

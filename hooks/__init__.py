@@ -1,0 +1,1 @@
+"""CodeDeploy lifecycle hooks (their own Lambda asset, separate from the handler)."""
