@@ -62,3 +62,18 @@ OUTPUT_FUNCTION_ARN = "FunctionArn"
 OUTPUT_ALIAS_ARN = "AliasArn"
 OUTPUT_FAILURE_QUEUE_URL = "FailureQueueUrl"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
+
+# Monitoring: one dashboard per stage. Runbooks name it, so the name is part of the contract.
+DASHBOARD_NAME_FORMAT = SERVICE_NAME + "-{stage}"
+# Alarms the monitoring facade would make start with this (it makes none today: the
+# service stack owns every alarm, so the dashboard never duplicates one).
+MONITORING_ALARM_PREFIX_FORMAT = SERVICE_NAME + "-{stage}"
+# Three hours: a 5-minute canary is readable at one-minute resolution, and a deployment
+# from earlier in the shift is still on screen to compare against.
+DASHBOARD_RANGE = Duration.hours(3)
+DASHBOARD_METRIC_PERIOD = Duration.minutes(1)
+# Powertools Metrics adds this dimension, valued with the service name, to every metric.
+METRICS_SERVICE_DIMENSION = "service"
+# S3 publishes request metrics (PutRequests...) only for a bucket metrics configuration;
+# "EntireBucket" is the id the S3 console gives a configuration without a filter.
+S3_REQUEST_METRICS_ID = "EntireBucket"
