@@ -72,6 +72,7 @@ MONITORING_ALARM_PREFIX_FORMAT = SERVICE_NAME + "-{stage}"
 # from earlier in the shift is still on screen to compare against.
 DASHBOARD_RANGE = Duration.hours(3)
 DASHBOARD_METRIC_PERIOD = Duration.minutes(1)
+DASHBOARD_LATENCY_PERCENTILES = ("p50", "p90", "p99")
 # Powertools Metrics adds this dimension, valued with the service name, to every metric.
 METRICS_SERVICE_DIMENSION = "service"
 # S3 publishes request metrics (PutRequests...) only for a bucket metrics configuration;

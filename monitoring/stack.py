@@ -168,12 +168,44 @@ class MonitoringStack(Stack):
     def _add_function(self) -> None:
         # The alias is what S3 invokes, so its metrics are the service's traffic; during a
         # canary they blend both versions, which the per-version row below separates.
-        self.facade.monitor_lambda_function(
-            lambda_function=self.service.alias,
+        # (Not monitor_lambda_function: its console link splits the alias ARN, and
+        # Fn::Split of a weak cross-stack reference is a position cfn-lint rejects.)
+        alias = self.service.alias
+        self.facade.monitor_custom(
             alarm_friendly_name="LiveAlias",
             human_readable_name=f"Function: {c.ALIAS_NAME} alias (all versions together)",
-            # S3 invokes asynchronously: there is no stream, so no iterator age to show.
-            is_iterator=False,
+            metric_groups=[
+                CustomMetricGroup(
+                    title="Invocations and throttles",
+                    metrics=[
+                        alias.metric_invocations(**self._sum("Invocations")),
+                        alias.metric_throttles(**self._sum("Throttles")),
+                    ],
+                ),
+                CustomMetricGroup(
+                    title="Errors", metrics=[alias.metric_errors(**self._sum("Errors"))]
+                ),
+                CustomMetricGroup(
+                    title="Duration (ms)",
+                    metrics=[
+                        alias.metric_duration(
+                            statistic=percentile, label=percentile, period=c.DASHBOARD_METRIC_PERIOD
+                        )
+                        for percentile in c.DASHBOARD_LATENCY_PERCENTILES
+                    ],
+                ),
+                CustomMetricGroup(
+                    title="Concurrent executions",
+                    metrics=[
+                        alias.metric(
+                            "ConcurrentExecutions",
+                            statistic="Maximum",
+                            label="Concurrent",
+                            period=c.DASHBOARD_METRIC_PERIOD,
+                        )
+                    ],
+                ),
+            ],
         )
         self.facade.monitor_custom(
             alarm_friendly_name="LiveAliasPerVersion",
@@ -192,6 +224,10 @@ class MonitoringStack(Stack):
                 ),
             ],
         )
+
+    @staticmethod
+    def _sum(label: str) -> dict[str, Any]:
+        return {"statistic": "Sum", "label": label, "period": c.DASHBOARD_METRIC_PERIOD}
 
     def _per_version(self, metric_name: str, statistic: str) -> cloudwatch.MathExpression:
         # Lambda publishes invocations of an alias with an ExecutedVersion dimension; the

@@ -260,3 +260,26 @@ def test_monitoring_deploys_after_the_service_and_pins_nothing_in_it(
     assert "Fn::GetStackOutput" in body
     assert "Fn::ImportValue" not in body
     assert all("Export" not in o for o in service_template.to_json()["Outputs"].values())
+
+
+def _stack_outputs_read_inside(value: Any, parent: str = "") -> list[str]:
+    """The intrinsic functions that directly contain an Fn::GetStackOutput."""
+    if isinstance(value, list):
+        return [p for item in value for p in _stack_outputs_read_inside(item, parent)]
+    if not isinstance(value, dict):
+        return []
+    found = [parent] if "Fn::GetStackOutput" in value else []
+    for key, item in value.items():
+        inner = key if key.startswith("Fn::") else parent
+        found += _stack_outputs_read_inside(item, inner)
+    return found
+
+
+def test_cross_stack_reads_sit_where_cloudformation_and_cfn_lint_accept_them(
+    monitoring_template: Template,
+) -> None:
+    # cfn-lint (pinned) accepts Fn::GetStackOutput as a property value or inside Fn::Join
+    # and Fn::Select, not inside Fn::Split: an alias ARN split across stacks fails lint.
+    positions = _stack_outputs_read_inside(monitoring_template.to_json()["Resources"])
+    assert positions
+    assert set(positions) <= {"", "Fn::Join", "Fn::Select"}
