@@ -28,12 +28,12 @@ FULL_WIDTH = 24
 ALARM_STATUS_HEIGHT = 4
 
 HOW_TO_READ = f"""\
-**How to read this during a deployment.** New code takes 10% of the `{c.ALIAS_NAME}` alias's
-traffic for 5 minutes. *Alarms* first: any alarm in ALARM during the canary makes CodeDeploy
-roll back by itself. *Per version* graphs show the old and the new version as two lines:
-compare their errors and duration, not their invocation counts (the new one gets a tenth).
-*Business flow*: files recorded should follow uploads; a gap that grows, or record failures,
-means events are failing and will end in the failure queue after Lambda's retries."""
+**Reading this during a deployment.** New code takes 10% of the `{c.ALIAS_NAME}` alias's traffic
+for 5 minutes. *Alarms*: if an alarm gating the deployment (function errors, latency,
+throttles) goes to ALARM, CodeDeploy rolls back by itself. *Per version*: the old and the new
+version are two lines; compare errors and duration, not invocations (the new one gets a
+tenth). *Business flow*: files recorded should follow uploads; a growing gap or record
+failures means events are failing and will reach the failure queue after Lambda's retries."""
 
 
 class MonitoringStack(Stack):
@@ -110,7 +110,7 @@ class MonitoringStack(Stack):
         # the time this stack is built (LedgerStage builds the service first).
         alarms = list(self.service.alarms)
         if not alarms:
-            # CloudWatch rejects an alarm status widget without alarms; say so instead.
+            # An alarm status widget with no alarms would be an empty box; say why instead.
             self.facade.add_widget(
                 cloudwatch.TextWidget(
                     markdown="**Alarms**: the service stack defines no alarms yet.",
@@ -121,7 +121,7 @@ class MonitoringStack(Stack):
             return
         self.facade.add_widget(
             cloudwatch.AlarmStatusWidget(
-                title="Alarms (any in ALARM rolls a canary back)",
+                title="Service alarms (those gating the deployment roll a canary back)",
                 alarms=alarms,
                 width=FULL_WIDTH,
                 height=ALARM_STATUS_HEIGHT,
