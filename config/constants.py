@@ -70,7 +70,6 @@ RUNBOOK_URL_TEMPLATE = (
     "https://github.com/{repository}/blob/{branch}/" + RUNBOOKS_DIR + "/{name}.md"
 )
 DEPLOYMENT_ROLLED_BACK_RUNBOOK = "deployment-rolled-back"
-DASHBOARD_NAME_TEMPLATE = SERVICE_NAME + "-{stage}"
 
 ALARM_CANARY_ERROR_RATE = "canary-error-rate"
 ALARM_CANARY_P99_DURATION = "canary-p99-duration"
@@ -121,3 +120,19 @@ HOOK_ENV_KEY_PREFIX = "HEALTHCHECK_KEY_PREFIX"
 OUTPUT_DEPLOYMENT_APPLICATION_NAME = "DeploymentApplicationName"
 OUTPUT_DEPLOYMENT_GROUP_NAME = "DeploymentGroupName"
 OUTPUT_PRE_TRAFFIC_HOOK_NAME = "PreTrafficHookName"
+
+# Monitoring: one dashboard per stage. Runbooks name it, so the name is part of the contract.
+DASHBOARD_NAME_FORMAT = SERVICE_NAME + "-{stage}"
+# Alarms the monitoring facade would make start with this (it makes none today: the
+# service stack owns every alarm, so the dashboard never duplicates one).
+MONITORING_ALARM_PREFIX_FORMAT = SERVICE_NAME + "-{stage}"
+# Three hours: a 5-minute canary is readable at one-minute resolution, and a deployment
+# from earlier in the shift is still on screen to compare against.
+DASHBOARD_RANGE = Duration.hours(3)
+DASHBOARD_METRIC_PERIOD = Duration.minutes(1)
+DASHBOARD_LATENCY_PERCENTILES = ("p50", "p90", "p99")
+# Powertools Metrics adds this dimension, valued with the service name, to every metric.
+METRICS_SERVICE_DIMENSION = "service"
+# S3 publishes request metrics (PutRequests...) only for a bucket metrics configuration;
+# "EntireBucket" is the id the S3 console gives a configuration without a filter.
+S3_REQUEST_METRICS_ID = "EntireBucket"

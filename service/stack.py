@@ -94,6 +94,10 @@ class ServiceStack(Stack):
             versioned=True,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="upload-bucket/",
+            # Request metrics (PutRequests, per minute) are how the dashboard counts uploads
+            # against FilesRecorded; S3 publishes them only for a metrics configuration, at
+            # CloudWatch custom-metric prices. Storage metrics are daily: too slow for that.
+            metrics=[s3.BucketMetrics(id=c.S3_REQUEST_METRICS_ID)],
             lifecycle_rules=[
                 s3.LifecycleRule(
                     noncurrent_version_expiration=c.NONCURRENT_VERSION_EXPIRATION,

@@ -8,6 +8,7 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 
 from config.settings import AppConfig, StageConfig
+from monitoring.stack import MonitoringStack
 from service.alarms import RunbookLinks
 from service.stack import ServiceStack
 
@@ -30,10 +31,19 @@ class LedgerStage(Stage):
             env=Environment(account=stage.account, region=stage.region),
             **kwargs,
         )
-        self.service = ServiceStack(
+        self.service = self._build_service(stage, app_config)
+        # Only once the service stack is complete: its constructor registers every alarm,
+        # and the dashboard's alarm status widget lists them at synth time.
+        self.monitoring = self._build_monitoring(self.service)
+
+    def _build_service(self, stage: StageConfig, app_config: AppConfig) -> ServiceStack:
+        return ServiceStack(
             self,
             "Service",
             stage=stage,
             runbooks=RunbookLinks(repository=app_config.repository, branch=app_config.branch),
             alarm_emails=app_config.alarm_emails,
         )
+
+    def _build_monitoring(self, service: ServiceStack) -> MonitoringStack:
+        return MonitoringStack(self, "Monitoring", service=service)

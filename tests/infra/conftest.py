@@ -15,12 +15,18 @@ from service.stage import LedgerStage
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
-def build_stage(**context_overrides: Any) -> LedgerStage:
-    """A dev stage synthesized from cdk.json's context, with overrides for one test."""
+def build_stage(
+    stage_class: type[LedgerStage] = LedgerStage, **context_overrides: Any
+) -> LedgerStage:
+    """A dev stage synthesized from cdk.json's context, with overrides for one test.
+
+    `stage_class` lets a test extend a build step (a LedgerStage subclass) and still get
+    the real stage wiring.
+    """
     context = {**cdk_json_context(), **context_overrides}
     app = cdk.App(context=context)
     config = load_app_config(app.node.try_get_context)
-    return LedgerStage(app, "Test", stage=config.dev_stage, app_config=config)
+    return stage_class(app, "Test", stage=config.dev_stage, app_config=config)
 
 
 @pytest.fixture(scope="session")

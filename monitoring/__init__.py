@@ -1,0 +1,1 @@
+"""The stage's dashboard (cdk-monitoring-constructs)."""
