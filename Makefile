@@ -11,7 +11,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install synth test lint demo bench deploy destroy clean constraints
 
-install: $(STAMP) $(CDK)
+NODE_STAMP := node_modules/.installed
+
+install: $(STAMP) $(NODE_STAMP)
 
 # Rebuilt only when a requirements file changes, so `install` is idempotent and cheap.
 $(STAMP): requirements.txt requirements-dev.txt handler/requirements.txt constraints.txt
@@ -20,7 +22,8 @@ $(STAMP): requirements.txt requirements-dev.txt handler/requirements.txt constra
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
-$(CDK): package.json package-lock.json
+# The lock file pins the CLI; `npm ci` reinstalls exactly it when the lock file changes.
+$(NODE_STAMP): package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
