@@ -55,7 +55,7 @@ def _load(asset_dir: str, entry: str) -> tuple[Any, dict[str, Any] | None]:
         return getattr(module, function_name), None
     except ImportError as error:
         return None, _error(error, "Runtime.ImportModuleError")
-    except Exception as error:
+    except Exception as error:  # any init failure is reported, as Lambda does
         return None, _error(error, f"Runtime.{type(error).__name__}")
 
 
@@ -79,7 +79,7 @@ def main() -> None:
         if handler is not None:
             try:
                 answer = {"ok": True, "result": handler(request["event"], context)}
-            except Exception as error:
+            except Exception as error:  # the handler's failure goes back to the runtime
                 answer = _error(error)
         took = (time.monotonic() - began) * 1000
         print(f"END RequestId: {context.aws_request_id}")

@@ -82,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Replay every event in the running sandbox's failure queue through the "
         "handler (from cdk.out, as `up` runs it); events recorded now leave the queue.",
     )
+    redrive.add_argument(
+        "--bypass-faults",
+        action="store_true",
+        help="talk to the emulator directly, not through `up`'s fault injection (the faults "
+        "of a running sandbox are fixed at start: this is how you 'fix the cause')",
+    )
     redrive.set_defaults(command=_redrive)
     return parser
 
@@ -168,11 +174,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    # SIGINT too: a shell starting us in the background leaves it ignored.
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -298,7 +306,10 @@ def _redrive(args: argparse.Namespace) -> int:
     function = state["function"]
     spec = FunctionSpec(**{**function, "asset_dir": Path(function["asset_dir"])})
     identity = FunctionIdentity(**state["identity"])
-    worker = FunctionWorker(spec, state["function_environment"], FUNCTION_LOG.open("ab"))
+    environment = dict(state["function_environment"])
+    if args.bypass_faults:
+        environment["AWS_ENDPOINT_URL"] = state["endpoint_url"]
+    worker = FunctionWorker(spec, environment, FUNCTION_LOG.open("ab"))
     try:
         sqs = _client(state, "sqs")
 

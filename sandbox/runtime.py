@@ -268,21 +268,27 @@ class LambdaRuntime:
     # The poller: transport queue -> Lambda's internal queue, with delivery faults.
     def _poll(self) -> None:
         while not self._stop.is_set():
-            messages = self._sqs.receive_message(
-                QueueUrl=self._transport, MaxNumberOfMessages=SQS_BATCH, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not messages:
-                self._stop.wait(c.SANDBOX_POLL_INTERVAL_SECONDS)
-                continue
-            self._accept([json.loads(m["Body"]) for m in messages])
-            # Deleted only once Lambda's queue holds the events: nothing is ever in neither.
-            self._sqs.delete_message_batch(
-                QueueUrl=self._transport,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                    for n, m in enumerate(messages)
-                ],
-            )
+            try:
+                self._poll_once()
+            except Exception as error:  # keep polling; say what went wrong
+                print(f"sandbox: polling the transport queue failed: {error!r}", file=sys.stderr)
+                self._stop.wait(1.0)
+
+    def _poll_once(self) -> None:
+        messages = self._sqs.receive_message(
+            QueueUrl=self._transport, MaxNumberOfMessages=SQS_BATCH, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            self._stop.wait(c.SANDBOX_POLL_INTERVAL_SECONDS)
+            return
+        self._accept([json.loads(m["Body"]) for m in messages])
+        # Deleted only once Lambda's queue holds the events: nothing is ever in neither.
+        self._sqs.delete_message_batch(
+            QueueUrl=self._transport,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
+            ],
+        )
 
     def _accept(self, events: list[Any]) -> None:
         # S3 sends s3:TestEvent to queues and topics only, never to a function.
@@ -311,6 +317,8 @@ class LambdaRuntime:
             while (invocation := self._next_due()) is not None:
                 try:
                     self._run(worker, invocation)
+                except Exception as error:  # the environment lives on, as in Lambda
+                    print(f"sandbox: invocation machinery failed: {error!r}", file=sys.stderr)
                 finally:
                     with self._condition:
                         self._executing -= 1

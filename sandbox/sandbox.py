@@ -433,7 +433,7 @@ def _run_all(steps: list[Callable[[], None]]) -> None:
     for step in steps:
         try:
             step()
-        except Exception as error:
+        except Exception as error:  # keep shutting down; raise the first failure after
             first = first or error
     if first is not None:
         raise first
