@@ -1,0 +1,184 @@
+"""Fault injection: what can go wrong in AWS, switched on by options, reproducible by seed.
+
+- DynamoDB errors at the wire: the function talks to the emulator through
+  :class:`FaultProxy`, which answers a share of DynamoDB requests itself with the
+  errors DynamoDB sends (400 throttling, 500 internal error), so boto3's own retries
+  and then the handler's failure path run exactly as they would in AWS.
+- Duplicate deliveries and out-of-order arrival are applied by the runtime (see
+  :mod:`sandbox.runtime`), which reads the same :class:`Faults`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import threading
+import uuid
+import zlib
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from config import constants as c
+
+DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
+# Proxies must not forward these (RFC 9110 section 7.6.1); we re-frame every body.
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+}
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Which faults to inject. All off by default; change them at run time with set_faults.
+
+    dynamodb_error_rate: share of DynamoDB requests answered with a throttling (400
+        ProvisionedThroughputExceededException) or internal (500 InternalServerError)
+        error; the SDK retries these, as it does in AWS.
+    duplicate_rate: share of events delivered twice (S3 and Lambda are at-least-once).
+    shuffle: events reach the function out of order (each waits a random time first).
+    seed: seeds every random choice, so a run can be repeated.
+    dynamodb_access_denied: every DynamoDB request fails with AccessDeniedException, as
+        after a deployment that broke the function's permissions. The SDK doesn't retry
+        it, so events go through Lambda's retries to the failure queue at once; switch it
+        off and `redrive` to recover them.
+    """
+
+    dynamodb_error_rate: float = 0.0
+    duplicate_rate: float = 0.0
+    shuffle: bool = False
+    seed: int = 0
+    dynamodb_access_denied: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("dynamodb_error_rate", "duplicate_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Faults.{name} must be between 0 and 1, not {value!r}")
+
+
+# (status, __type, message) as DynamoDB sends them.
+THROTTLED = (
+    400,
+    "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+    "The level of configured provisioned throughput for the table was exceeded. "
+    "Consider increasing your provisioning level with the UpdateTable API.",
+)
+INTERNAL = (500, "com.amazon.coral.service#InternalServerError", "Internal server error")
+ACCESS_DENIED = (
+    400,
+    "com.amazon.coral.service#AccessDeniedException",
+    "User is not authorized to perform: dynamodb:PutItem (injected by the sandbox)",
+)
+
+
+class FaultProxy:
+    """An HTTP proxy on 127.0.0.1 in front of the emulator that fails DynamoDB requests."""
+
+    def __init__(self, upstream_url: str, faults: Faults) -> None:
+        self.faults = faults
+        self._random = random.Random(faults.seed)
+        self._lock = threading.Lock()
+        self.injected: dict[str, int] = {"throttled": 0, "internal": 0, "access_denied": 0}
+        self.forwarded = 0
+        self._upstream = urlsplit(upstream_url)
+        self._server = ThreadingHTTPServer((c.SANDBOX_HOST, 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox-fault-proxy", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{c.SANDBOX_HOST}:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+
+    def set_faults(self, faults: Faults) -> None:
+        with self._lock:
+            self.faults = faults
+            self._random = random.Random(faults.seed)
+
+    def choose_error(self, target: str) -> tuple[int, str, str] | None:
+        """The error to answer a request with, or None to forward it."""
+        if not target.startswith(DYNAMODB_TARGET_PREFIX):
+            return None
+        with self._lock:
+            if self.faults.dynamodb_access_denied:
+                self.injected["access_denied"] += 1
+                return ACCESS_DENIED
+            if self._random.random() >= self.faults.dynamodb_error_rate:
+                self.forwarded += 1
+                return None
+            error = THROTTLED if self._random.random() < 0.5 else INTERNAL
+            self.injected["throttled" if error is THROTTLED else "internal"] += 1
+            return error
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+        upstream = self._upstream
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like the SDK's connection pool
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet: the function's own logs say what happened."""
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                error = proxy.choose_error(self.headers.get("X-Amz-Target", ""))
+                if error is not None:
+                    self._answer_error(*error)
+                    return
+                self._forward(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay
+
+            def _answer_error(self, status: int, error_type: str, message: str) -> None:
+                payload = json.dumps({"__type": error_type, "message": message}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+                # botocore checks DynamoDB bodies against this CRC, as AWS sends it.
+                self.send_header("x-amz-crc32", str(zlib.crc32(payload)))
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _forward(self, body: bytes) -> None:
+                connection = http.client.HTTPConnection(
+                    upstream.hostname or c.SANDBOX_HOST, upstream.port, timeout=60
+                )
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                    connection.request(self.command, self.path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    payload = response.read()
+                    self.send_response(response.status, response.reason)
+                    for key, value in response.getheaders():
+                        # send_response wrote our own Server and Date already.
+                        if key.lower() not in HOP_BY_HOP | {"server", "date"}:
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
+                finally:
+                    connection.close()
+
+        return Handler

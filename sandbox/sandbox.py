@@ -1,0 +1,439 @@
+"""The sandbox: the service "deployed" from its own template into moto, with a local runtime.
+
+    with Sandbox(Path("cdk.out"), Faults(duplicate_rate=0.2)) as sb:
+        sb.upload("reports/q1 2024.csv", b"...")
+        sb.wait_until_idle(timeout=30)
+        print(sb.ledger())
+
+How it maps to AWS: the bucket, the table and the failure queue are created as the
+template defines them; the bucket's notification (its event types and filters) goes to
+an SQS transport queue instead of the function, because moto needs Docker to invoke
+functions; the runtime in :mod:`sandbox.runtime` carries the events from there to the
+real handler, loaded from the function's asset in `cdk.out`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+
+from config import constants as c
+from sandbox.emulator import MotoServer
+from sandbox.faults import FaultProxy, Faults
+from sandbox.runtime import (
+    Answer,
+    FunctionIdentity,
+    LambdaRuntime,
+    lambda_context,
+    redrive_failures,
+)
+from sandbox.template import (
+    Physical,
+    Resolver,
+    ServiceTemplate,
+    load_service_template,
+    physical_name,
+)
+
+# The function's version behind the alias: the template publishes one (CurrentVersion).
+FUNCTION_VERSION = "1"
+Progress = Callable[[str], None]
+
+
+class SandboxBusyError(RuntimeError):
+    """Another sandbox is open in this process (moto's state is process-wide)."""
+
+
+class Sandbox:
+    """moto on 127.0.0.1, the service deployed from `cdk.out`, and the local Lambda runtime."""
+
+    _open_lock = threading.Lock()
+
+    def __init__(
+        self,
+        cdk_out: Path = Path("cdk.out"),
+        faults: Faults | None = None,
+        retry_delay_seconds: float = c.SANDBOX_RETRY_DELAY_SECONDS,
+        *,
+        concurrency: int = c.SANDBOX_CONCURRENCY,
+        port: int = 0,
+        function_log: Path | None = None,
+    ) -> None:
+        self.template: ServiceTemplate = load_service_template(Path(cdk_out))
+        self.faults = faults or Faults()
+        self.region = self.template.region or c.SANDBOX_FALLBACK_REGION
+        self.account = c.SANDBOX_ACCOUNT_ID
+        self._retry_delay = retry_delay_seconds
+        self._concurrency = concurrency
+        self._port = port
+        self._function_log_path = function_log
+        self._log: IO[bytes] | None = None
+        self._moto: MotoServer | None = None
+        self._proxy: FaultProxy | None = None
+        self._runtime: LambdaRuntime | None = None
+        self._clients: dict[str, Any] = {}
+        self._holds_lock = False
+        self._last_upload_ms = 0
+        self._upload_lock = threading.Lock()
+        self.endpoint_url = ""
+        self.bucket_name = ""
+        self.table_name = ""
+        self.failure_queue_url = ""
+        self.transport_queue_url = ""
+        self.function_name = ""
+        self.function_environment: dict[str, str] = {}
+
+    # Life cycle
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start moto, deploy the template's resources, start the fault proxy and runtime."""
+        if not Sandbox._open_lock.acquire(blocking=False):
+            raise SandboxBusyError("a sandbox is already open in this process; close it first")
+        self._holds_lock = True
+        try:
+            self._moto = MotoServer(port=self._port)
+            self._moto.start()
+            self.endpoint_url = self._moto.url
+            identity, environment = self._deploy(uuid.uuid4().hex[:10])
+            self._proxy = FaultProxy(self.endpoint_url, self.faults)
+            self._proxy.start()
+            environment["AWS_ENDPOINT_URL"] = self._proxy.url
+            self.function_environment = environment
+            if self._function_log_path is not None:
+                self._function_log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = self._function_log_path.open("ab")
+            self._runtime = LambdaRuntime(
+                spec=self.template.function,
+                identity=identity,
+                environment=environment,
+                sqs=self.client("sqs"),
+                transport_queue_url=self.transport_queue_url,
+                failure_queue_url=self.failure_queue_url or None,
+                faults=self.faults,
+                retry_delay_seconds=self._retry_delay,
+                concurrency=self._concurrency,
+                log=self._log,
+            )
+            self._runtime.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop everything this sandbox started; safe to call twice and after a failed start."""
+        steps: list[Callable[[], None]] = []
+        if self._runtime is not None:
+            steps.append(self._runtime.stop)
+        if self._proxy is not None:
+            steps.append(self._proxy.stop)
+        steps += [client.close for client in self._clients.values()]
+        if self._moto is not None:
+            steps += [self._moto.reset, self._moto.stop]
+        if self._log is not None:
+            steps.append(self._log.close)
+        self._runtime = self._proxy = self._moto = self._log = None
+        self._clients = {}
+        try:
+            _run_all(steps)
+        finally:
+            if self._holds_lock:
+                self._holds_lock = False
+                Sandbox._open_lock.release()
+
+    # Deployment from the template
+    def client(self, service: str) -> Any:
+        """A boto3 client for the emulator (direct, never through the fault proxy)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                aws_access_key_id=c.SANDBOX_ACCESS_KEY,
+                aws_secret_access_key=c.SANDBOX_SECRET_KEY,
+                config=Config(retries={"mode": "standard"}),
+            )
+        return self._clients[service]
+
+    def _deploy(self, suffix: str) -> tuple[FunctionIdentity, dict[str, str]]:
+        template = self.template
+        physical: dict[str, Physical] = {}
+        for table_id in template.table_ids:
+            physical[table_id] = self._create_table(table_id, suffix)
+        function = template.function
+        if function.failure_queue_id is not None:
+            physical[function.failure_queue_id] = self._create_queue(
+                physical_name(template.stack_name, function.failure_queue_id, suffix, 80),
+                template.properties(function.failure_queue_id),
+            )
+            self.failure_queue_url = physical[function.failure_queue_id].ref
+        physical[template.bucket_id] = self._create_bucket(suffix)
+        self.bucket_name = physical[template.bucket_id].ref
+        transport = self._create_queue(f"{c.SANDBOX_TRANSPORT_QUEUE}-{suffix}", {})
+        self.transport_queue_url = transport.ref
+        self._notify_transport(transport.arn)
+        self.function_name = physical_name(template.stack_name, function.logical_id, suffix, 64)
+        arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
+        physical[function.logical_id] = Physical(self.function_name, arn)
+        resolver = Resolver(physical, self.region, self.account, template.stack_name)
+        table_ref = function.environment.get(c.TABLE_NAME_ENV)
+        self.table_name = resolver.resolve(table_ref, c.TABLE_NAME_ENV) if table_ref else ""
+        environment = self._function_environment(resolver)
+        identity = FunctionIdentity(
+            name=self.function_name,
+            version=FUNCTION_VERSION,
+            invoked_arn=f"{arn}:{function.alias_name}",
+            log_group=f"/aws/lambda/{self.function_name}",
+        )
+        return identity, environment
+
+    def _create_table(self, table_id: str, suffix: str) -> Physical:
+        props = self.template.properties(table_id)
+        name = props.get("TableName")
+        if not isinstance(name, str):
+            name = physical_name(self.template.stack_name, table_id, suffix, 255)
+        billing = props.get("BillingMode", "PROVISIONED")
+        extra: dict[str, Any] = {"BillingMode": billing}
+        if billing == "PROVISIONED":
+            extra["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        self.client("dynamodb").create_table(
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            **extra,
+        )
+        return Physical(name, f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}")
+
+    def _create_queue(self, name: str, props: dict[str, Any]) -> Physical:
+        attributes = {}
+        if "MessageRetentionPeriod" in props:
+            attributes["MessageRetentionPeriod"] = str(props["MessageRetentionPeriod"])
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return Physical(url, arn["Attributes"]["QueueArn"])
+
+    def _create_bucket(self, suffix: str) -> Physical:
+        props = self.template.properties(self.template.bucket_id)
+        name = props.get("BucketName")
+        if not isinstance(name, str):
+            name = physical_name(self.template.stack_name, self.template.bucket_id, suffix, 63)
+        s3 = self.client("s3")
+        location = {}
+        if self.region != "us-east-1":
+            location["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        s3.create_bucket(Bucket=name, **location)
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return Physical(name, f"arn:aws:s3:::{name}")
+
+    def _notify_transport(self, queue_arn: str) -> None:
+        """The template's notification, with the transport queue in place of the function."""
+        configurations = []
+        for rule in self.template.notifications:
+            configuration: dict[str, Any] = {"QueueArn": queue_arn, "Events": list(rule.events)}
+            if rule.filter_rules:
+                rules = [{"Name": name, "Value": value} for name, value in rule.filter_rules]
+                configuration["Filter"] = {"Key": {"FilterRules": rules}}
+            configurations.append(configuration)
+        self.client("s3").put_bucket_notification_configuration(
+            Bucket=self.bucket_name,
+            NotificationConfiguration={"QueueConfigurations": configurations},
+        )
+
+    def _function_environment(self, resolver: Resolver) -> dict[str, str]:
+        """What Lambda sets, the template's variables resolved, and the emulator's settings."""
+        function = self.template.function
+        environment = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": FUNCTION_VERSION,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
+        }
+        for name, value in function.environment.items():
+            environment[name] = resolver.resolve(value, f"environment variable {name}")
+        environment.update(
+            {
+                "AWS_ACCESS_KEY_ID": c.SANDBOX_ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": c.SANDBOX_SECRET_KEY,
+                "AWS_SESSION_TOKEN": c.SANDBOX_ACCESS_KEY,
+                # There is no X-Ray daemon here; Lambda would provide one.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        return environment
+
+    # Using it
+    def environment(self) -> dict[str, str]:
+        """The variables that point the AWS CLI and boto3 at this sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": c.SANDBOX_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": c.SANDBOX_SECRET_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def set_faults(self, faults: Faults) -> None:
+        """Change the injected faults while running (e.g. end an outage, then redrive)."""
+        self.faults = faults
+        self._running_runtime().set_faults(faults)
+        if self._proxy is not None:
+            self._proxy.set_faults(faults)
+
+    def upload(self, key: str, body: bytes) -> None:
+        """PutObject into the upload bucket.
+
+        moto's events carry no sequencer, so the handler orders them by eventTime (ms):
+        each upload starts in a later millisecond than the previous one ended, so a
+        second upload of a key is always the newer event, as S3's sequencer would say.
+        """
+        with self._upload_lock:
+            while int(time.time() * 1000) <= self._last_upload_ms:
+                time.sleep(0.0005)
+            self.client("s3").put_object(Bucket=self.bucket_name, Key=key, Body=body)
+            self._last_upload_ms = int(time.time() * 1000)
+
+    def busy(self) -> bool:
+        """True while an event waits in the transport queue, in Lambda's queue or runs."""
+        runtime = self._running_runtime()
+        if runtime.busy():
+            return True
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.transport_queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if any(int(v) for v in attributes.values()):
+            return True
+        # An event may have moved from the queue into the runtime between the two looks.
+        return runtime.busy()
+
+    def wait_until_idle(self, timeout: float, progress: Progress | None = None) -> None:
+        """Wait until every uploaded event was handled (recorded or sent to the failure queue)."""
+        deadline = time.monotonic() + timeout
+        while self.busy():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the sandbox was still busy after {timeout:.0f} s: {self.stats()} "
+                    f"(transport queue {self.transport_queue_url}); the function's log is "
+                    f"{self._function_log_path or 'not kept (pass function_log=...)'}"
+                )
+            if progress is not None:
+                progress(self.progress_line())
+            time.sleep(c.SANDBOX_POLL_INTERVAL_SECONDS)
+
+    def progress_line(self) -> str:
+        s = self._running_runtime().stats
+        return (
+            f"{s.events_received} events, {s.invocations} invocations, {s.recorded} recorded, "
+            f"{s.retries} retries, {s.sent_to_failure_queue} to the failure queue"
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """What the runtime and the fault proxy did so far."""
+        result: dict[str, Any] = asdict(self._running_runtime().stats)
+        if self._proxy is not None:
+            result["dynamodb_errors_injected"] = dict(self._proxy.injected)
+        return result
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every ledger item as plain Python values, sorted by key."""
+        pages = (
+            self.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(TableName=self.table_name, ConsistentRead=True)
+        )
+        return plain_items(item for page in pages for item in page["Items"])
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The failure queue's records (they stay in the queue)."""
+        return peek_queue(self.client("sqs"), self.failure_queue_url)
+
+    def redrive(self) -> int:
+        """Replay the failure queue's events through the handler; returns how many succeeded."""
+        runtime = self._running_runtime()
+        worker = runtime.new_worker()
+        try:
+
+            def invoke(event: Any) -> Answer:
+                context = lambda_context(runtime.spec, runtime.identity)
+                return worker.invoke(event, context, float(runtime.spec.timeout_seconds))
+
+            return redrive_failures(self.client("sqs"), self.failure_queue_url, invoke)
+        finally:
+            worker.close()
+
+    def _running_runtime(self) -> LambdaRuntime:
+        if self._runtime is None:
+            raise RuntimeError("the sandbox is not running: use `with Sandbox(...) as sb:`")
+        return self._runtime
+
+
+def peek_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message body of a queue, parsed, leaving them in the queue."""
+    seen: dict[str, dict[str, Any]] = {}
+    handles = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            seen[message["MessageId"]] = json.loads(message["Body"])
+            handles.append(message["ReceiptHandle"])
+    for handle in handles:
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return list(seen.values())
+
+
+def plain_items(raw_items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DynamoDB items as plain Python values (numbers as int or float), sorted by key."""
+    deserializer = TypeDeserializer()
+    items = [{k: _plain(deserializer.deserialize(v)) for k, v in raw.items()} for raw in raw_items]
+    return sorted(items, key=lambda item: str(item.get(c.PARTITION_KEY, "")))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _run_all(steps: list[Callable[[], None]]) -> None:
+    """Run every shutdown step even if one fails; then raise the first failure."""
+    first: BaseException | None = None
+    for step in steps:
+        try:
+            step()
+        except Exception as error:  # keep shutting down; raise the first failure after
+            first = first or error
+    if first is not None:
+        raise first

@@ -1,0 +1,299 @@
+"""What the sandbox deploys, read from the synthesized ServiceStack template in `cdk.out`.
+
+Everything comes from the template so the sandbox can't drift from what deploys to AWS.
+Resources are selected by what they are (the function with our handler, the bucket
+whose notification invokes it, the queue its on-failure destination names), never by
+counting, so stacks can grow alarms, hooks and other functions without breaking this.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config import constants as c
+
+LAMBDA_DEFAULT_RETRY_ATTEMPTS = 2  # Lambda's defaults when no EventInvokeConfig exists
+LAMBDA_DEFAULT_MAX_EVENT_AGE = 21600
+LAMBDA_DEFAULT_TIMEOUT = 3
+LAMBDA_DEFAULT_MEMORY = 128
+UNQUALIFIED = "$LATEST"
+
+
+class TemplateError(RuntimeError):
+    """`cdk.out` is missing, stale or doesn't hold what the sandbox needs."""
+
+
+@dataclass(frozen=True)
+class NotificationRule:
+    """One S3 notification configuration of the upload bucket that invokes the function."""
+
+    events: tuple[str, ...]
+    # (Name, Value) pairs as S3 takes them: ("prefix", "in/"), ("suffix", ".csv").
+    filter_rules: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """The ledger function as deployed: code, environment, sizing and async semantics."""
+
+    logical_id: str
+    handler: str
+    asset_dir: Path
+    environment: dict[str, Any]
+    timeout_seconds: int
+    memory_mb: int
+    alias_name: str
+    max_retry_attempts: int
+    max_event_age_seconds: int
+    failure_queue_id: str | None
+
+
+@dataclass(frozen=True)
+class ServiceTemplate:
+    """The parts of the ServiceStack the sandbox builds, with their logical ids."""
+
+    stack_name: str
+    region: str | None
+    resources: dict[str, Any]
+    function: FunctionSpec
+    bucket_id: str
+    notifications: tuple[NotificationRule, ...]
+    table_ids: tuple[str, ...] = field(default=())
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        props: dict[str, Any] = self.resources[logical_id].get("Properties", {})
+        return props
+
+
+def load_service_template(cdk_out: Path) -> ServiceTemplate:
+    """Find the stack holding the ledger function in `cdk_out` and read what to deploy."""
+    manifest = cdk_out / "manifest.json"
+    if not manifest.is_file():
+        raise TemplateError(
+            f"{cdk_out} has no manifest.json: synthesize the app first (`make synth`)"
+        )
+    matches = [
+        (stack, template_path)
+        for stack, template_path in _stacks(cdk_out)
+        if _function_ids(_read_json(template_path)["Resources"])
+    ]
+    if not matches:
+        raise TemplateError(
+            f"no stack in {cdk_out} has a Lambda function with handler {c.HANDLER_ENTRY!r}: "
+            "is cdk.out from this project? Run `make synth`"
+        )
+    if len(matches) > 1:
+        names = ", ".join(stack["displayName"] for stack, _ in matches)
+        raise TemplateError(f"several stacks hold the ledger function ({names}): expected one")
+    stack, template_path = matches[0]
+    return _service_template(stack, template_path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _stacks(assembly_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
+    """Every stack artifact of an assembly and its nested assemblies (one per CDK Stage)."""
+    artifacts = _read_json(assembly_dir / "manifest.json").get("artifacts", {})
+    for name, artifact in artifacts.items():
+        props = artifact.get("properties", {})
+        if artifact.get("type") == "cdk:cloud-assembly":
+            yield from _stacks(assembly_dir / props["directoryName"])
+        elif artifact.get("type") == "aws:cloudformation:stack":
+            info = {
+                "name": props.get("stackName", name),
+                "displayName": artifact.get("displayName", name),
+                "environment": artifact.get("environment", ""),
+                "dir": assembly_dir,
+            }
+            yield info, assembly_dir / props["templateFile"]
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {lid: r for lid, r in resources.items() if r.get("Type") == kind}
+
+
+def _function_ids(resources: dict[str, Any]) -> list[str]:
+    return [
+        lid
+        for lid, r in _of_type(resources, "AWS::Lambda::Function").items()
+        if r.get("Properties", {}).get("Handler") == c.HANDLER_ENTRY
+    ]
+
+
+def ref_target(value: Any) -> str | None:
+    """The logical id a `{"Ref": id}` or `{"Fn::GetAtt": [id, "Arn"]}` points at."""
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str):
+            return str(value["Ref"])
+        get_att = value.get("Fn::GetAtt")
+        if isinstance(get_att, list) and get_att and isinstance(get_att[0], str):
+            return get_att[0]
+    return None
+
+
+def _mentions(value: Any, logical_id: str) -> bool:
+    """True if an intrinsic anywhere inside `value` refers to `logical_id`."""
+    if ref_target(value) == logical_id:
+        return True
+    if isinstance(value, dict):
+        return any(_mentions(v, logical_id) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, logical_id) for v in value)
+    return False
+
+
+def _service_template(stack: dict[str, Any], template_path: Path) -> ServiceTemplate:
+    resources: dict[str, Any] = _read_json(template_path)["Resources"]
+    (function_id,) = _function_ids(resources)
+    aliases = {
+        lid: r["Properties"]
+        for lid, r in _of_type(resources, "AWS::Lambda::Alias").items()
+        if ref_target(r.get("Properties", {}).get("FunctionName")) == function_id
+    }
+    bucket_id, target_id, rules = _notification(resources, function_id, set(aliases))
+    alias_name = aliases[target_id]["Name"] if target_id in aliases else UNQUALIFIED
+    invoke_config = _invoke_config(resources, function_id, target_id, alias_name)
+    props = resources[function_id]["Properties"]
+    asset_path = resources[function_id].get("Metadata", {}).get("aws:asset:path")
+    if not asset_path:
+        raise TemplateError(
+            f"function {function_id} has no aws:asset:path metadata: synthesize with asset "
+            "metadata on (the CDK CLI's default)"
+        )
+    asset_dir = (stack["dir"] / asset_path).resolve()
+    if not (asset_dir / c.HANDLER_PACKAGE).is_dir():
+        raise TemplateError(f"the function's asset {asset_dir} has no {c.HANDLER_PACKAGE}/")
+    destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
+    function = FunctionSpec(
+        logical_id=function_id,
+        handler=props["Handler"],
+        asset_dir=asset_dir,
+        environment=dict(props.get("Environment", {}).get("Variables", {})),
+        timeout_seconds=int(props.get("Timeout", LAMBDA_DEFAULT_TIMEOUT)),
+        memory_mb=int(props.get("MemorySize", LAMBDA_DEFAULT_MEMORY)),
+        alias_name=alias_name,
+        max_retry_attempts=int(
+            invoke_config.get("MaximumRetryAttempts", LAMBDA_DEFAULT_RETRY_ATTEMPTS)
+        ),
+        max_event_age_seconds=int(
+            invoke_config.get("MaximumEventAgeInSeconds", LAMBDA_DEFAULT_MAX_EVENT_AGE)
+        ),
+        failure_queue_id=ref_target(destination.get("Destination")),
+    )
+    environment = stack["environment"]
+    region = environment.rsplit("/", 1)[-1] if environment.startswith("aws://") else None
+    return ServiceTemplate(
+        stack_name=stack["name"],
+        region=None if region in (None, "", "unknown-region") else region,
+        resources=resources,
+        function=function,
+        bucket_id=bucket_id,
+        notifications=rules,
+        table_ids=tuple(_of_type(resources, "AWS::DynamoDB::Table")),
+    )
+
+
+def _notification(
+    resources: dict[str, Any], function_id: str, alias_ids: set[str]
+) -> tuple[str, str, tuple[NotificationRule, ...]]:
+    """(bucket id, invoked function-or-alias id, rules) of the notification invoking us."""
+    found: dict[tuple[str, str], list[NotificationRule]] = {}
+    for resource in _of_type(resources, "Custom::S3BucketNotifications").values():
+        props = resource.get("Properties", {})
+        bucket_id = ref_target(props.get("BucketName"))
+        configs = props.get("NotificationConfiguration", {}).get("LambdaFunctionConfigurations", [])
+        for config in configs:
+            target = ref_target(config.get("LambdaFunctionArn"))
+            if bucket_id and target in alias_ids | {function_id}:
+                found.setdefault((bucket_id, str(target)), []).append(_rule(config))
+    if not found:
+        raise TemplateError(
+            f"no S3 bucket notification invokes function {function_id} or its aliases"
+        )
+    if len(found) > 1:
+        raise TemplateError(f"several notifications invoke the function: {sorted(found)}")
+    ((bucket_id, target_id), rules) = found.popitem()
+    return bucket_id, target_id, tuple(rules)
+
+
+def _rule(config: dict[str, Any]) -> NotificationRule:
+    filter_rules = config.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+    return NotificationRule(
+        events=tuple(config.get("Events", [])),
+        filter_rules=tuple((r["Name"], r["Value"]) for r in filter_rules),
+    )
+
+
+def _invoke_config(
+    resources: dict[str, Any], function_id: str, target_id: str, alias_name: str
+) -> dict[str, Any]:
+    """The EventInvokeConfig of the qualifier S3 invokes (Lambda's defaults if none)."""
+    for resource in _of_type(resources, "AWS::Lambda::EventInvokeConfig").values():
+        props: dict[str, Any] = resource.get("Properties", {})
+        if ref_target(props.get("FunctionName")) != function_id:
+            continue
+        qualifier = props.get("Qualifier")
+        if qualifier == alias_name or _mentions(qualifier, target_id):
+            return props
+    return {}
+
+
+_NAME_UNSAFE = re.compile(r"[^a-z0-9-]+")
+
+
+def physical_name(stack_name: str, logical_id: str, suffix: str, max_length: int) -> str:
+    """A CloudFormation-style generated name: stack-logicalid-suffix, lower case, bounded."""
+    base = _NAME_UNSAFE.sub("-", f"{stack_name}-{logical_id}".lower()).strip("-")
+    return f"{base[: max_length - len(suffix) - 1]}-{suffix}"
+
+
+@dataclass(frozen=True)
+class Physical:
+    """A deployed resource's Ref value and ARN."""
+
+    ref: str
+    arn: str
+
+
+class Resolver:
+    """Resolves the intrinsics a template's values may hold to the sandbox's physical names."""
+
+    def __init__(
+        self, physical: dict[str, Physical], region: str, account: str, stack_name: str
+    ) -> None:
+        self._physical = physical
+        self._pseudo = {
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::Partition": "aws",
+            "AWS::StackName": stack_name,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+
+    def resolve(self, value: Any, where: str) -> str:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, dict) and len(value) == 1:
+            ((name, arg),) = value.items()
+            if name == "Ref" and arg in self._pseudo:
+                return self._pseudo[arg]
+            if name == "Ref" and arg in self._physical:
+                return self._physical[arg].ref
+            if name == "Fn::GetAtt" and arg[0] in self._physical and arg[1] == "Arn":
+                return self._physical[arg[0]].arn
+            if name == "Fn::Join":
+                separator, parts = arg
+                return str(separator).join(self.resolve(p, where) for p in parts)
+        raise TemplateError(
+            f"{where}: the sandbox can't resolve {json.dumps(value)} (it deploys only the "
+            "bucket, table, queues and function; other references need support in "
+            "sandbox/template.py)"
+        )
