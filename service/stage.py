@@ -21,6 +21,7 @@ class LedgerStage(Stage):
         *,
         stage: StageConfig,
         app_config: AppConfig,
+        smoke_test_account: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -29,6 +30,12 @@ class LedgerStage(Stage):
             env=Environment(account=stage.account, region=stage.region),
             **kwargs,
         )
+        # A pipeline stage names the pipeline's account, whose smoke step may then assume
+        # the stage's smoke-test role; a developer's own stage has no such role.
         self.service = ServiceStack(
-            self, "Service", stage=stage, alarm_emails=app_config.alarm_emails
+            self,
+            "Service",
+            stage=stage,
+            alarm_emails=app_config.alarm_emails,
+            smoke_test_account=smoke_test_account,
         )
