@@ -47,6 +47,7 @@ def acknowledge_pipeline_findings(stack: PipelineStack) -> None:
     _acknowledge_project_logs(stack)
     _acknowledge_asset_publishing(pipeline.node.find_child("Assets"))
     _acknowledge_self_mutation(pipeline.node.find_child("UpdatePipeline"))
+    _acknowledge_cross_region_support(stack)
     acknowledge(
         pipeline.pipeline.artifact_bucket,
         "AwsSolutions-S1",
@@ -122,6 +123,34 @@ def _acknowledge_self_mutation(update_pipeline: IConstruct) -> None:
         "cloudformation:DescribeStacks and s3:ListBucket for `cdk deploy` of the pipeline "
         "stack itself; DescribeStacks has no narrower resource before the stack exists.",
     )
+
+
+def _acknowledge_cross_region_support(stack: PipelineStack) -> None:
+    # A stage in another region than the pipeline gets a support stack there with a
+    # replication bucket and key (CDK-generated, one per region).
+    code_pipeline = stack.pipeline.pipeline
+    for support in code_pipeline.cross_region_support.values():
+        bucket = support.replication_bucket
+        acknowledge(
+            bucket,
+            "AwsSolutions-S1",
+            "The cross-region replication bucket holds only copies of the pipeline's own "
+            "artifacts for a stage in that region; CloudTrail records its API use.",
+        )
+        bucket_name = str(stack.resolve(bucket.bucket_name))
+        acknowledge(
+            code_pipeline.role,
+            f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{bucket_name}/*]",
+            "The pipeline copies artifacts into the objects of the replication bucket of "
+            "the stage's region; the wildcard is the objects of that one bucket.",
+        )
+        acknowledge(
+            code_pipeline.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "The replication bucket's KMS key lives in another region and is referenced by "
+            "alias, so CDK cannot name its ARN here; the statement holds only the "
+            "encrypt/decrypt actions the artifact copy needs.",
+        )
 
 
 def _logical_id(stack: Stack, construct: IConstruct) -> str:
