@@ -163,3 +163,9 @@ def test_missing_names_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(SystemExit) as exit_info:
         smoke_test.main(["--bucket", BUCKET])
     assert exit_info.value.code == 2
+
+
+def test_prefix_is_the_one_the_stage_smoke_test_role_allows() -> None:
+    from config import constants as c
+
+    assert smoke_test.KEY_PREFIX == c.SMOKE_TEST_PREFIX
