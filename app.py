@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""CDK app: the developer's own stage, deployable directly (`make deploy`).
+"""CDK app: the developer's own stage, and the pipeline that deploys the shared stages.
 
-Configuration comes from cdk.json context; see config/settings.py for every key.
+- `UploadLedger-<devStage.name>/*`: the developer's own stage, deployable directly.
+- `UploadLedgerPipeline`: the self-mutating pipeline (pipeline/), built unless
+  `-c pipeline=false`; its keys are then required, and a missing one is an error.
+cdk-nag checks every stack of both at synth. Configuration comes from cdk.json context;
+see config/settings.py for every key.
 """
 
 from __future__ import annotations
@@ -11,16 +15,35 @@ import sys
 
 import aws_cdk as cdk
 
+from compliance import add_compliance_checks
 from config import constants as c
-from config.settings import ConfigError, cdk_json_context, load_app_config
+from config.settings import (
+    ConfigError,
+    cdk_json_context,
+    load_app_config,
+    load_pipeline_config,
+    wants_pipeline,
+)
+from pipeline.compliance import acknowledge_pipeline_findings
+from pipeline.stack import PipelineStack
 from service.stage import LedgerStage
 
 
 def build_app(app: cdk.App) -> cdk.App:
-    config = load_app_config(app.node.try_get_context)
+    lookup = app.node.try_get_context
+    config = load_app_config(lookup)
     LedgerStage(
         app, f"{c.STACK_PREFIX}-{config.dev_stage.name}", stage=config.dev_stage, app_config=config
     )
+    if wants_pipeline(lookup):
+        pipeline = PipelineStack(
+            app,
+            c.PIPELINE_STACK_NAME,
+            pipeline_config=load_pipeline_config(lookup),
+            app_config=config,
+        )
+        acknowledge_pipeline_findings(pipeline)
+    add_compliance_checks(app)
     return app
 
 
@@ -32,7 +55,8 @@ def main() -> None:
         build_app(app)
     except ConfigError as error:
         # A configuration mistake is the user's to fix: say what and how, no traceback.
-        print(f"Configuration error: {error}", file=sys.stderr)
+        notes = "".join(f"\n{note}" for note in getattr(error, "__notes__", []))
+        print(f"Configuration error: {error}{notes}", file=sys.stderr)
         sys.exit(2)
     app.synth()
 

@@ -62,6 +62,7 @@ OUTPUT_FUNCTION_ARN = "FunctionArn"
 OUTPUT_ALIAS_ARN = "AliasArn"
 OUTPUT_FAILURE_QUEUE_URL = "FailureQueueUrl"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
+OUTPUT_SMOKE_TEST_ROLE_ARN = "SmokeTestRoleArn"
 
 # Alarms. Names are `upload-ledger-<stage>-<what>`, so two stages in one account never
 # collide; each `<what>` has its runbook at runbooks/<what>.md (a test keeps both in step).
@@ -156,3 +157,27 @@ SANDBOX_POLL_INTERVAL_SECONDS = 0.05
 # Out-of-order delivery: each event waits a random time up to this before its invocation.
 SANDBOX_SHUFFLE_WINDOW_SECONDS = 0.5
 SANDBOX_TRANSPORT_QUEUE = "sandbox-s3-events"
+
+# Smoke test (scripts/smoke_test.py): the post-deploy step uploads under this prefix only,
+# and the stage's smoke-test role may touch nothing else.
+SMOKE_TEST_PREFIX = "smoke-tests/"
+SMOKE_TEST_TIMEOUT_SECONDS = 120
+
+# Pipeline (pipeline/stack.py)
+PIPELINE_STACK_NAME = f"{STACK_PREFIX}Pipeline"
+# The CDK CLI the self-mutation step uses: the same version package.json pins (a test
+# keeps the two equal), so the pipeline never updates itself with a different CLI.
+CDK_CLI_VERSION = "2.1148.1"
+# `cdk bootstrap`'s default qualifier: names the roles the stage checks assume.
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+# CodeBuild's runtimes: Python as the constraints were generated with, Node for the CLI.
+BUILD_RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
+
+
+def smoke_test_role_name(stage_name: str, region: str) -> str:
+    """The stage's smoke-test role: named, so the pipeline can allow assuming exactly it."""
+    return f"{STACK_PREFIX}-{stage_name}-{region}-smoke-test"
+
+
+# CDK's singleton function that applies S3 notification configurations (construct id).
+BUCKET_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"

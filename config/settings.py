@@ -182,9 +182,30 @@ def load_app_config(lookup: ContextLookup) -> AppConfig:
     )
 
 
+PIPELINE_SWITCH = "pipeline"
+DEV_ONLY_HINT = (
+    "To synthesize or deploy only your own stage (devStage) without the pipeline, "
+    f"pass -c {PIPELINE_SWITCH}=false."
+)
+
+
+def wants_pipeline(lookup: ContextLookup) -> bool:
+    """The app builds the pipeline unless told not to (`-c pipeline=false`)."""
+    return ContextReader(lookup).boolean(PIPELINE_SWITCH, default=True)
+
+
 def load_pipeline_config(lookup: ContextLookup) -> PipelineConfig:
     """What the pipeline needs on top: the connection, its home and the stages it deploys."""
     reader = ContextReader(lookup)
+    try:
+        return _read_pipeline_config(reader)
+    except ConfigError as error:
+        # A developer who only wants their own stage should not have to fix this.
+        error.add_note(DEV_ONLY_HINT)
+        raise
+
+
+def _read_pipeline_config(reader: ContextReader) -> PipelineConfig:
     return PipelineConfig(
         repository=reader.string("githubRepository", REPOSITORY_RE, "owner/repository"),
         branch=reader.string("githubBranch", BRANCH_RE, "main"),

@@ -26,6 +26,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from compliance import acknowledge, logical_id
 from config import constants as c
 from config.settings import StageConfig
 from service.alarms import RunbookLinks, ServiceAlarms
@@ -45,6 +46,7 @@ class ServiceStack(Stack):
         stage: StageConfig,
         runbooks: RunbookLinks,
         alarm_emails: tuple[str, ...] = (),
+        smoke_test_account: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -67,7 +69,11 @@ class ServiceStack(Stack):
         self.alarms: list[cloudwatch.Alarm] = []
         self.deployment_alarms = self._build_alarms(runbooks)
         self.deployment_group = self._build_canary_deployment()
-        self._build_outputs()
+        self.smoke_test_role = (
+            self._build_smoke_test_role(smoke_test_account) if smoke_test_account else None
+        )
+        # Kept by key: the pipeline's smoke step reads them (env_from_cfn_outputs).
+        self.outputs = self._build_outputs()
 
     def _build_access_logs_bucket(self) -> s3.Bucket:
         return s3.Bucket(
@@ -127,7 +133,7 @@ class ServiceStack(Stack):
 
     def _build_failure_queue(self) -> sqs.Queue:
         # Lambda's on-failure destination: an event lands here after its last retry.
-        return sqs.Queue(
+        queue = sqs.Queue(
             self,
             "FailureQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -135,6 +141,14 @@ class ServiceStack(Stack):
             retention_period=c.FAILURE_QUEUE_RETENTION,
             removal_policy=self._removal,
         )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter destination: the alias's on-failure "
+            "destination after Lambda's retries. Nothing consumes it automatically; an operator "
+            "redrives it (runbook), so a DLQ behind it would only hide failed events further.",
+        )
+        return queue
 
     def _build_function(self) -> lambda_.Function:
         role = iam.Role(
@@ -173,6 +187,20 @@ class ServiceStack(Stack):
         )
         # The role's only log permissions are on this function's own log group.
         log_group.grant_write(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which "
+            "support no resource-level permissions; every other statement names its resource "
+            "(tests/infra/test_service_stack.py pins this).",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "python3.12 is the runtime of the pinned AWS Powertools layer "
+            "(POWERTOOLS_LAYER_PARAMETER) the handler is tested against; moving the runtime "
+            "means moving the layer and the tests with it, deliberately, not at synth.",
+        )
         self.log_group = log_group
         return function
 
@@ -206,6 +234,16 @@ class ServiceStack(Stack):
         # never sees S3 traffic (the original demo's main bug).
         self.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.alias)
+        )
+        # CDK's own singleton function that writes the bucket's notification configuration
+        # at deploy time; its role is made inside CDK and cannot be replaced.
+        notifications_handler = self.node.find_child(c.BUCKET_NOTIFICATIONS_HANDLER_ID)
+        acknowledge(
+            notifications_handler,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "CDK's BucketNotificationsHandler (deploy-time only) gets the AWS-managed basic "
+            "execution policy: CreateLogGroup/CreateLogStream/PutLogEvents, no data access.",
         )
 
     def _build_alarm_topic(self, emails: tuple[str, ...]) -> sns.Topic:
@@ -292,7 +330,42 @@ class ServiceStack(Stack):
         )
         return key
 
-    def _build_outputs(self) -> None:
+    def _build_smoke_test_role(self, trusted_account: str) -> iam.Role:
+        # The pipeline's smoke step runs in the pipeline account; the stage may live in
+        # another one, so it assumes this role, which can only touch smoke-test data.
+        role = iam.Role(
+            self,
+            "SmokeTestRole",
+            role_name=c.smoke_test_role_name(self.stage_config.name, self.stage_config.region),
+            assumed_by=iam.AccountPrincipal(trusted_account),
+            description="Pipeline smoke test: writes and reads only smoke-test objects and items.",
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{logical_id(self.bucket)}.Arn>/{c.SMOKE_TEST_PREFIX}*]",
+            "The smoke test writes a new, uniquely named object per run; the wildcard is what "
+            "confines the role to the smoke-test prefix of the upload bucket.",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                # Delete the version itself, so the versioned bucket keeps nothing behind.
+                actions=["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                resources=[self.bucket.arn_for_objects(f"{c.SMOKE_TEST_PREFIX}*")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:DeleteItem"],
+                resources=[self.table.table_arn],
+                # Only items whose key is under the smoke-test prefix: never a real upload.
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{c.SMOKE_TEST_PREFIX}*"]}
+                },
+            )
+        )
+        return role
+
+    def _build_outputs(self) -> dict[str, CfnOutput]:
         outputs = {
             c.OUTPUT_BUCKET_NAME: self.bucket.bucket_name,
             c.OUTPUT_TABLE_NAME: self.table.table_name,
@@ -306,5 +379,6 @@ class ServiceStack(Stack):
             c.OUTPUT_DEPLOYMENT_GROUP_NAME: self.deployment_group.deployment_group_name,
             c.OUTPUT_PRE_TRAFFIC_HOOK_NAME: self.pre_traffic_hook.function_name,
         }
-        for key, value in outputs.items():
-            CfnOutput(self, key, value=value)
+        if self.smoke_test_role:
+            outputs[c.OUTPUT_SMOKE_TEST_ROLE_ARN] = self.smoke_test_role.role_arn
+        return {key: CfnOutput(self, key, value=value) for key, value in outputs.items()}

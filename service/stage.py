@@ -23,6 +23,7 @@ class LedgerStage(Stage):
         *,
         stage: StageConfig,
         app_config: AppConfig,
+        smoke_test_account: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -31,6 +32,9 @@ class LedgerStage(Stage):
             env=Environment(account=stage.account, region=stage.region),
             **kwargs,
         )
+        # A pipeline stage names the pipeline's account, whose smoke step may then assume
+        # the stage's smoke-test role; a developer's own stage has no such role.
+        self._smoke_test_account = smoke_test_account
         self.service = self._build_service(stage, app_config)
         # Only once the service stack is complete: its constructor registers every alarm,
         # and the dashboard's alarm status widget lists them at synth time.
@@ -43,6 +47,7 @@ class LedgerStage(Stage):
             stage=stage,
             runbooks=RunbookLinks(repository=app_config.repository, branch=app_config.branch),
             alarm_emails=app_config.alarm_emails,
+            smoke_test_account=self._smoke_test_account,
         )
 
     def _build_monitoring(self, service: ServiceStack) -> MonitoringStack:
