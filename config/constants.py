@@ -71,6 +71,8 @@ RUNBOOK_URL_TEMPLATE = (
     "https://github.com/{repository}/blob/{branch}/" + RUNBOOKS_DIR + "/{name}.md"
 )
 DEPLOYMENT_ROLLED_BACK_RUNBOOK = "deployment-rolled-back"
+# CodeDeploy states that end a release without it reaching 100%: the topic hears of each.
+DEPLOYMENT_FAILED_STATES = ("FAILURE", "STOP")
 
 ALARM_CANARY_ERROR_RATE = "canary-error-rate"
 ALARM_CANARY_P99_DURATION = "canary-p99-duration"

@@ -13,6 +13,8 @@ from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -69,6 +71,7 @@ class ServiceStack(Stack):
         self.alarms: list[cloudwatch.Alarm] = []
         self.deployment_alarms = self._build_alarms(runbooks)
         self.deployment_group = self._build_canary_deployment()
+        self._notify_on_failed_deployment(runbooks)
         self.smoke_test_role = (
             self._build_smoke_test_role(smoke_test_account) if smoke_test_account else None
         )
@@ -309,6 +312,31 @@ class ServiceStack(Stack):
         self.pre_traffic_hook = canary.pre_traffic_hook
         return canary.deployment_group
 
+    def _notify_on_failed_deployment(self, runbooks: RunbookLinks) -> None:
+        # A release the pre-traffic hook rejects trips no alarm (no user traffic reached
+        # it), so CodeDeploy's own state change is what tells people a release stopped.
+        message = events.RuleTargetInput.from_text(
+            f"{c.SERVICE_NAME} {self.stage_config.name}: CodeDeploy deployment "
+            f"{events.EventField.from_path('$.detail.deploymentId')} ended in "
+            f"{events.EventField.from_path('$.detail.state')}; the live alias is back on the "
+            f"previous version. Runbook: {runbooks.url(c.DEPLOYMENT_ROLLED_BACK_RUNBOOK)}"
+        )
+        events.Rule(
+            self,
+            "DeploymentFailedRule",
+            description="Tells the alarm topic when a canary deployment fails or is stopped.",
+            event_pattern=events.EventPattern(
+                source=["aws.codedeploy"],
+                detail_type=["CodeDeploy Deployment State-change Notification"],
+                detail={
+                    "state": list(c.DEPLOYMENT_FAILED_STATES),
+                    "application": [self.deployment_group.application.application_name],
+                    "deploymentGroup": [self.deployment_group.deployment_group_name],
+                },
+            ),
+            targets=[targets.SnsTopic(self.alarm_topic, message=message)],
+        )
+
     def _build_alarm_topic_key(self) -> kms.Key:
         # A customer-managed key, not alias/aws/sns: the AWS-managed key's policy cannot
         # grant CloudWatch, so alarm actions on a topic under it fail ("CloudWatch Alarms
@@ -320,14 +348,19 @@ class ServiceStack(Stack):
             enable_key_rotation=True,
             removal_policy=self._removal,
         )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToUseTheKey",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],  # in a key policy, "*" means this key
+        # CloudWatch for alarm actions, EventBridge for failed-deployment notices.
+        for sid, service in (
+            ("AllowCloudWatchAlarmsToUseTheKey", "cloudwatch.amazonaws.com"),
+            ("AllowDeploymentEventsToUseTheKey", "events.amazonaws.com"),
+        ):
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],  # in a key policy, "*" means this key
+                )
             )
-        )
         return key
 
     def _build_smoke_test_role(self, trusted_account: str) -> iam.Role:

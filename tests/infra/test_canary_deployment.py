@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,22 @@ def test_outputs_name_what_the_runbooks_need(service_template: Template) -> None
         c.OUTPUT_PRE_TRAFFIC_HOOK_NAME,
     ):
         assert key in outputs
+
+
+def test_a_failed_or_stopped_deployment_is_announced_on_the_topic_with_its_runbook(
+    service_template: Template,
+) -> None:
+    topic_id = next(iter(service_template.find_resources("AWS::SNS::Topic")))
+    rules = service_template.find_resources("AWS::Events::Rule")
+    (rule,) = rules.values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.codedeploy"]
+    assert pattern["detail"]["state"] == ["FAILURE", "STOP"]
+    group_id = next(iter(service_template.find_resources("AWS::CodeDeploy::DeploymentGroup")))
+    assert pattern["detail"]["deploymentGroup"] == [{"Ref": group_id}]
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": topic_id}
+    assert "runbooks/deployment-rolled-back.md" in json.dumps(target["InputTransformer"])
+    # EventBridge may publish to the encrypted topic: the key policy lets it use the key.
+    key = next(iter(service_template.find_resources("AWS::KMS::Key").values()))
+    assert "events.amazonaws.com" in json.dumps(key["Properties"]["KeyPolicy"])
