@@ -38,8 +38,9 @@ test: install lint
 demo: install
 	@echo "make demo: the sandbox lands with issue 3 (not yet)."
 
-bench: install
-	@echo "make bench: the benchmark lands with issue 7 (not yet)."
+# Synth first: the burst section runs the sandbox from cdk.out. Results: bench-results/.
+bench: install synth
+	$(BIN)/python -m bench
 
 deploy: install
 	$(CDK) deploy --all
