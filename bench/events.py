@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
@@ -10,6 +11,8 @@ from urllib.parse import quote_plus
 from bench.settings import BUCKET, REGION
 
 _counter = itertools.count()
+# Workers share one table: each process's keys carry its id, so every put is a new item.
+_PROCESS = f"p{os.getpid()}"
 
 
 def s3_record(key: str, size: int = 1024) -> dict[str, Any]:
@@ -42,5 +45,9 @@ def s3_record(key: str, size: int = 1024) -> dict[str, Any]:
 
 
 def s3_event(prefix: str, records: int) -> dict[str, Any]:
-    """A notification of ``records`` new objects; keys never repeat within a process."""
-    return {"Records": [s3_record(f"{prefix}/upload {next(_counter)}.csv") for _ in range(records)]}
+    """A notification of ``records`` new objects; keys never repeat, across processes too."""
+    return {
+        "Records": [
+            s3_record(f"{_PROCESS}/{prefix}/upload {next(_counter)}.csv") for _ in range(records)
+        ]
+    }

@@ -1,11 +1,12 @@
-"""One warm execution environment, in its own process: ``python -m bench.worker SPEC``.
+"""One warm execution environment, in its own process: ``python -m bench.worker MODULE``.
 
-The parent (:mod:`bench.warm`) starts one worker per handler and round. The worker
+The parent (:mod:`bench.warm`) starts one worker per handler and sends them batches of
+events in turn over stdin, so a busy moment of the machine hits both alike. The worker
 behaves like Lambda's runtime as far as the handler can tell: ``LAMBDA_TASK_ROOT`` is
 set (so the X-Ray SDK takes its Lambda path), every invocation gets a sampled
 ``_X_AMZN_TRACE_ID`` (the traced, dearer case) and trace data goes to a local UDP socket
 standing in for the X-Ray daemon. What the handler prints (logs, EMF metrics) is counted,
-not kept: that volume is what CloudWatch Logs bills. Results go to the real stdout as JSON.
+not kept: that volume is what CloudWatch Logs bills.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from bench.events import s3_event
 
@@ -71,36 +72,41 @@ def _invoke(handler: Any, event: dict[str, Any], context: FakeLambdaContext) -> 
     return time.perf_counter_ns() - started
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Import the handler (cold start, not timed), warm it up, then time each event."""
-    daemon = _xray_daemon()
-    sink = CountingSink()
-    real_stdout, sys.stdout = sys.stdout, sink
-    try:
-        handler = importlib.import_module(spec["module"]).lambda_handler
-        context = FakeLambdaContext()
-        results: dict[str, Any] = {}
-        for records in spec["records_per_event"]:
-            for _ in range(spec["warmup_events"]):
-                _invoke(handler, s3_event("warmup", records), context)
-            events = max(1, spec["total_records"] // records)
-            logged_before = sink.bytes_written
-            durations = [
-                _invoke(handler, s3_event(f"r{records}", records), context) for _ in range(events)
-            ]
-            results[str(records)] = {
-                "event_ns": durations,
-                "log_bytes_per_event": (sink.bytes_written - logged_before) / events,
-            }
-    finally:
-        sys.stdout = real_stdout
-        daemon.close()
-    return results
+def serve(module: str, requests: TextIO, replies: TextIO, sink: CountingSink) -> None:
+    """Import the handler (the cold start, not timed), then run each requested batch.
+
+    A request is one JSON line ``{"records": R, "events": E}``; the reply is one JSON line
+    with each event's duration in nanoseconds and the bytes the batch printed per event.
+    """
+    handler = importlib.import_module(module).lambda_handler
+    context = FakeLambdaContext()
+    replies.write(json.dumps({"ready": module}) + "\n")
+    replies.flush()
+    for line in requests:
+        request = json.loads(line)
+        records, events = request["records"], request["events"]
+        logged_before = sink.bytes_written
+        durations = [
+            _invoke(handler, s3_event(f"r{records}", records), context) for _ in range(events)
+        ]
+        reply = {
+            "event_ns": durations,
+            "log_bytes_per_event": (sink.bytes_written - logged_before) / events,
+        }
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
-    print(json.dumps(run(spec)))
+    daemon = _xray_daemon()
+    sink = CountingSink()
+    # What the handler prints is counted, not kept; replies use the real stdout.
+    replies, sys.stdout = sys.stdout, sink
+    try:
+        serve(sys.argv[1], sys.stdin, replies, sink)
+    finally:
+        sys.stdout = replies
+        daemon.close()
 
 
 if __name__ == "__main__":

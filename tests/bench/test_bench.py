@@ -47,11 +47,12 @@ def test_warm_cost_is_measured_for_each_event_size_next_to_the_baseline(
     warm = results["warm"]
     assert set(warm["by_records_per_event"]) == {"1", "10", "100"}
     for row in warm["by_records_per_event"].values():
-        for name in ("handler", "baseline"):
+        for name in ("handler", "baseline", "undecorated"):
             assert row[name]["events"] >= 1
             assert _is_sane(row[name]["median_ms_per_event"])
             assert _is_sane(row[name]["median_ms_per_record"])
-        assert _is_sane(row["ratio"])
+        for ratio in ("ratio", "logic_ratio", "observability_ratio"):
+            assert _is_sane(row[ratio])
     assert _is_sane(warm["ratio"])
     assert _is_sane(warm["per_record_growth"])
 
