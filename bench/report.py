@@ -20,7 +20,7 @@ def _warm_rows(warm: dict[str, Any]) -> list[Row]:
                 f"{_ms(row['handler']['median_ms_per_event'])} "
                 f"({_ms(row['handler']['median_ms_per_record'])}/record)",
                 _ms(row["baseline"]["median_ms_per_event"]),
-                f"{row['ratio']:.2f}x",
+                f"{row['ratio']:.2f}x (target {warm['target_ratio']})",
             )
         )
         rows.append(
@@ -53,7 +53,7 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 "cold start (import + client)",
                 _ms(cold["handler_ms"]),
                 _ms(cold["baseline_ms"]),
-                f"{cold['ratio']:.2f}x",
+                f"{cold['ratio']:.2f}x (target {cold['target_ratio']})",
             )
         )
         for name, share in cold["import_shares_ms"].items():

@@ -26,8 +26,12 @@ def _is_sane(value: Any) -> bool:
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     output = tmp_path_factory.mktemp("bench") / "results.json"
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    command = [sys.executable, "-m", "bench", "--quick", "--output", str(output)]
+    if not (REPO_ROOT / "cdk.out" / "manifest.json").is_file():
+        # The burst runs the sandbox from a synthesized app; `make bench` synthesizes first.
+        command.append("--skip-burst")
     completed = subprocess.run(  # noqa: S603 -- our own interpreter and module, no shell
-        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
+        command,
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -82,7 +86,7 @@ def test_synth_time_is_compared_with_a_minimal_app(results: dict[str, Any]) -> N
 def test_burst_reports_files_per_second_or_why_it_was_skipped(results: dict[str, Any]) -> None:
     burst = results["burst"]
     if "skipped" in burst:
-        assert burst["skipped"] == "sandbox not available"
+        assert burst["skipped"] in {"sandbox not available", "--skip-burst"}
     else:
         assert burst["uploads"] >= 1
         assert _is_sane(burst["files_per_second"])
