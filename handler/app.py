@@ -26,6 +26,10 @@ from handler.ledger import (
 from handler.repository import LedgerRepository
 
 DEFAULT_NAMESPACE = "UploadLedger"
+# X-Ray: the handler's only I/O is DynamoDB through botocore. Tracer() alone would patch
+# every library the X-Ray SDK supports that happens to be installed (requests, sqlite3,
+# httpx...), importing each at cold start for nothing (~60 ms measured, `make bench`).
+TRACED_MODULES = ("botocore",)
 
 
 def _table_name() -> str:
@@ -42,7 +46,7 @@ def _table_name() -> str:
 TABLE_NAME = _table_name()
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 # No endpoint_url: boto3 resolves it itself, so AWS_ENDPOINT_URL points it at an emulator.
 repository = LedgerRepository(boto3.client("dynamodb"), TABLE_NAME)
 

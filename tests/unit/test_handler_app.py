@@ -310,3 +310,25 @@ def test_dynamodb_error_is_a_record_failure_not_a_skip(
     ledger_table.delete()
     with pytest.raises(BatchFailedError, match="ResourceNotFoundException"):
         app.lambda_handler(s3_event(s3_record("a.txt"), s3_record("b.txt")), lambda_context)
+
+
+def test_in_lambda_tracing_patches_botocore_and_nothing_else(tmp_path: Path) -> None:
+    # As Lambda starts it: LAMBDA_TASK_ROOT set and tracing on. Patching every library
+    # the X-Ray SDK knows would import them all at cold start for nothing.
+    probe = (
+        "import handler.app\n"
+        "from aws_xray_sdk.core import patcher\n"
+        "print(sorted(patcher._PATCHED_MODULES))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    env["LAMBDA_TASK_ROOT"] = str(tmp_path)
+    completed = subprocess.run(  # noqa: S603 -- our own interpreter and code, no shell
+        [sys.executable, "-c", probe],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "['botocore']"

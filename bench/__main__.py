@@ -1,0 +1,112 @@
+"""``python -m bench [--quick] [--output PATH]``: run every section, print, write JSON.
+
+Sections: warm cost per event (1, 10, 100 records) and cold start, each next to the
+bare baseline; synth time next to a one-stack app; a burst through the local sandbox;
+and the estimated cost per million uploads. ``--quick`` runs tiny sizes (for tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.burst import measure_burst
+from bench.coldstart import measure_cold_start
+from bench.cost import estimate
+from bench.emulator import dynamodb_endpoint
+from bench.report import render
+from bench.settings import DEFAULT_CDK_OUT, DEFAULT_OUTPUT, FULL, QUICK, REPO_ROOT, Sizes
+from bench.synth import measure_synth
+from bench.warm import measure_warm
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
+    parser.add_argument("--cdk-out", type=Path, default=DEFAULT_CDK_OUT, help="for the sandbox")
+    parser.add_argument("--skip-synth", action="store_true", help="leave out synth timing")
+    parser.add_argument("--skip-burst", action="store_true", help="leave out the sandbox burst")
+    return parser.parse_args(argv)
+
+
+def _git_commit() -> str:
+    completed = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 -- git from PATH, no shell
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return completed.stdout.strip() or "unknown"
+
+
+def _meta(quick: bool) -> dict[str, Any]:
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "quick": quick,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _burst(args: argparse.Namespace, sizes: Sizes) -> dict[str, Any]:
+    if args.skip_burst:
+        return {"skipped": "--skip-burst"}
+    return measure_burst(sizes, args.cdk_out)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every section in turn; each prints progress to stderr."""
+    sizes = QUICK if args.quick else FULL
+    results: dict[str, Any] = {"meta": _meta(args.quick)}
+    _progress("warm cost per event (handler and baseline, same endpoint)")
+    with dynamodb_endpoint() as endpoint:
+        results["warm"] = measure_warm(endpoint, sizes)
+    _progress("cold start (fresh processes)")
+    results["cold_start"] = measure_cold_start(sizes)
+    _progress("synth time (fresh processes)")
+    results["synth"] = {"skipped": "--skip-synth"} if args.skip_synth else measure_synth(sizes)
+    _progress("burst through the sandbox")
+    results["burst"] = _burst(args, sizes)
+    one_record = results["warm"]["by_records_per_event"]["1"]["handler"]
+    results["cost_per_million_uploads"] = estimate(
+        _lambda_memory_mb(), one_record["mean_ms_per_event"], one_record["log_bytes_per_event"]
+    )
+    return results
+
+
+def _lambda_memory_mb() -> int:
+    # Imported last: config.constants loads aws_cdk (a Node.js process), which must not
+    # sit beside the measurements.
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from config.constants import LAMBDA_MEMORY_MB  # noqa: PLC0415 -- see above
+
+    return LAMBDA_MEMORY_MB
+
+
+def _progress(section: str) -> None:
+    print(f"bench: {section}...", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    results = run(args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(render(results))
+    print(f"\nResults written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""The baseline: one ``put_item`` per record, no logging, metrics, tracing or checks.
+
+Built like the real handler (one client at import, endpoint from boto3 itself), so the
+difference between the two is what observability, validation and ordering cost.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+
+TABLE_NAME = os.environ["TABLE_NAME"]
+client = boto3.client("dynamodb")
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """Write each record's decoded key."""
+    for record in event["Records"]:
+        key = unquote_plus(record["s3"]["object"]["key"])
+        client.put_item(TableName=TABLE_NAME, Item={"filename": {"S": key}})
+    return {"recorded": len(event["Records"])}

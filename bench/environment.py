@@ -1,0 +1,39 @@
+"""The process environment the handlers run in: fake AWS, the emulator, Lambda's variables."""
+
+from __future__ import annotations
+
+import os
+
+from bench.emulator import FAKE_CREDENTIALS
+from bench.settings import METRICS_NAMESPACE, REGION, REPO_ROOT, SERVICE_NAME, TABLE_NAME
+
+# A developer's own AWS set-up must not leak into a measurement (or reach an account).
+_DROPPED = (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "POWERTOOLS_TRACE_DISABLED",
+    "_X_AMZN_TRACE_ID",
+)
+
+
+def handler_environment(endpoint: str | None = None) -> dict[str, str]:
+    """What Lambda would set for the function, plus the emulator endpoint when given."""
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
+    env.update(FAKE_CREDENTIALS)
+    env.update(
+        {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "TABLE_NAME": TABLE_NAME,
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            # Lambda's marker: the X-Ray SDK and Powertools take their in-Lambda paths.
+            "LAMBDA_TASK_ROOT": str(REPO_ROOT),
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+    )
+    if endpoint is not None:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    return env

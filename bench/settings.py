@@ -1,0 +1,59 @@
+"""Benchmark sizes and the names the sections share. Tuned values live here, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = REPO_ROOT / "bench-results" / "latest.json"
+DEFAULT_CDK_OUT = REPO_ROOT / "cdk.out"
+
+# The emulated ledger table and the fake account every section uses.
+TABLE_NAME = "bench-ledger"
+REGION = "eu-central-1"
+BUCKET = "bench-uploads"
+SERVICE_NAME = "upload-ledger-bench"
+METRICS_NAMESPACE = "UploadLedgerBench"
+
+REAL_HANDLER_MODULE = "handler.app"
+BARE_HANDLER_MODULE = "bench.bare_handler"
+UNDECORATED_HANDLER_MODULE = "bench.undecorated_handler"
+
+# Records per event for the scaling section: cost per record should stay flat.
+RECORDS_PER_EVENT = (1, 10, 100)
+# The two handlers take turns in batches of about this many records (see bench.warm).
+RECORDS_PER_BATCH = 50
+# The issue's targets, printed next to the measured ratios (never asserted by tests).
+WARM_RATIO_TARGET = 1.2
+COLD_RATIO_TARGET = 1.5
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each section does; `--quick` shrinks everything to a smoke run."""
+
+    warm_records: int  # records timed per handler and per event size
+    warmup_events: int  # untimed events per handler and event size
+    cold_repeats: int
+    synth_repeats: int
+    burst_uploads: int
+    burst_timeout_s: float
+
+
+FULL = Sizes(
+    warm_records=1000,
+    warmup_events=20,
+    cold_repeats=15,
+    synth_repeats=3,
+    burst_uploads=1000,
+    burst_timeout_s=600.0,
+)
+QUICK = Sizes(
+    warm_records=100,
+    warmup_events=2,
+    cold_repeats=2,
+    synth_repeats=1,
+    burst_uploads=20,
+    burst_timeout_s=120.0,
+)

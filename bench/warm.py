@@ -1,0 +1,146 @@
+"""Warm cost per event: the real handler and the bare baseline, same endpoint, same run.
+
+Each handler lives in its own worker process (X-Ray patches botocore process-wide, so
+the baseline must not share it). The two get the same batches of events, alternately,
+batch by batch: load on the machine hits both alike, and the ratio stays meaningful.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from bench.environment import handler_environment
+from bench.settings import (
+    BARE_HANDLER_MODULE,
+    REAL_HANDLER_MODULE,
+    RECORDS_PER_BATCH,
+    RECORDS_PER_EVENT,
+    REPO_ROOT,
+    UNDECORATED_HANDLER_MODULE,
+    WARM_RATIO_TARGET,
+    Sizes,
+)
+from bench.stats import mean, median, ms, ratio
+
+HANDLERS = {
+    "handler": REAL_HANDLER_MODULE,
+    "baseline": BARE_HANDLER_MODULE,
+    # The handler without Powertools: splits handler/baseline into logic and observability.
+    "undecorated": UNDECORATED_HANDLER_MODULE,
+}
+
+
+class Worker:
+    """A running :mod:`bench.worker`: send it a batch, get every event's duration back."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self._process = process
+        self._read()  # the handler is imported and ready
+
+    def run_batch(self, records: int, events: int) -> dict[str, Any]:
+        assert self._process.stdin is not None  # noqa: S101 -- Popen(stdin=PIPE) guarantees it
+        self._process.stdin.write(json.dumps({"records": records, "events": events}) + "\n")
+        self._process.stdin.flush()
+        return self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self._process.stdout is not None  # noqa: S101 -- Popen(stdout=PIPE) guarantees it
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench worker exited with {self._process.wait()}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+
+@contextmanager
+def _worker(module: str, endpoint: str) -> Iterator[Worker]:
+    with subprocess.Popen(  # noqa: S603 -- our own interpreter and module, no shell
+        [sys.executable, "-m", "bench.worker", module],
+        cwd=REPO_ROOT,
+        env=handler_environment(endpoint),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            yield Worker(process)
+        finally:
+            assert process.stdin is not None  # noqa: S101 -- Popen(stdin=PIPE) guarantees it
+            process.stdin.close()  # the worker's loop ends and it exits
+
+
+PerHandler = dict[str, list[float]]
+
+
+def _measure_size(
+    workers: dict[str, Worker], records: int, sizes: Sizes
+) -> tuple[PerHandler, PerHandler]:
+    """Every event's duration and the log bytes per event, per handler, for one event size."""
+    events_per_batch = max(1, RECORDS_PER_BATCH // records)
+    batches = max(1, sizes.warm_records // (events_per_batch * records))
+    durations: PerHandler = {name: [] for name in workers}
+    log_bytes: PerHandler = {name: [] for name in workers}
+    for worker in workers.values():
+        worker.run_batch(records, sizes.warmup_events)
+    for batch in range(batches):
+        # Rotate who goes first, too.
+        names = list(workers)
+        names = names[batch % len(names) :] + names[: batch % len(names)]
+        for name in names:
+            reply = workers[name].run_batch(records, events_per_batch)
+            durations[name].extend(reply["event_ns"])
+            log_bytes[name].append(reply["log_bytes_per_event"])
+    return durations, log_bytes
+
+
+def _row(records: int, durations: PerHandler, log_bytes: PerHandler) -> dict[str, Any]:
+    row: dict[str, Any] = {"records_per_event": records}
+    for name, events in durations.items():
+        row[name] = {
+            "events": len(events),
+            "median_ms_per_event": ms(median(events)),
+            "mean_ms_per_event": ms(mean(events)),
+            "median_ms_per_record": ms(median(events)) / records,
+            "log_bytes_per_event": mean(log_bytes[name]),
+        }
+    handler_ms = row["handler"]["median_ms_per_event"]
+    undecorated_ms = row["undecorated"]["median_ms_per_event"]
+    row["ratio"] = ratio(handler_ms, row["baseline"]["median_ms_per_event"])
+    # What Powertools (logs, metrics, traces) adds, and what validation, ordering and the
+    # conditional put add over a blind put_item; their product is the ratio above.
+    row["observability_ratio"] = ratio(handler_ms, undecorated_ms)
+    row["logic_ratio"] = ratio(undecorated_ms, row["baseline"]["median_ms_per_event"])
+    return row
+
+
+def measure_warm(endpoint: str, sizes: Sizes) -> dict[str, Any]:
+    """Median and mean cost per event and per record, and the handler/baseline ratio."""
+    by_size: dict[str, Any] = {}
+    with ExitStack() as stack:
+        workers = {
+            name: stack.enter_context(_worker(module, endpoint))
+            for name, module in HANDLERS.items()
+        }
+        for records in RECORDS_PER_EVENT:
+            by_size[str(records)] = _row(records, *_measure_size(workers, records, sizes))
+    one, most = str(RECORDS_PER_EVENT[0]), str(RECORDS_PER_EVENT[-1])
+    return {
+        "by_records_per_event": by_size,
+        # S3 sends one record per event: that is the headline ratio.
+        "ratio": by_size[one]["ratio"],
+        "target_ratio": WARM_RATIO_TARGET,
+        # Per-record cost at the largest event over the smallest: 1.0 (or less) is flat.
+        "per_record_growth": ratio(
+            by_size[most]["handler"]["median_ms_per_record"],
+            by_size[one]["handler"]["median_ms_per_record"],
+        ),
+        "baseline_per_record_growth": ratio(
+            by_size[most]["baseline"]["median_ms_per_record"],
+            by_size[one]["baseline"]["median_ms_per_record"],
+        ),
+    }

@@ -1,0 +1,107 @@
+"""`python -m bench --quick` runs every section and writes the JSON it promises.
+
+No timing is asserted: only that each figure exists and is a sane number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _is_sane(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, cdk_out: Path) -> dict[str, Any]:
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    # The burst runs the sandbox from a synthesized app: the session's, not the work tree's.
+    command = [
+        *(sys.executable, "-m", "bench", "--quick"),
+        *("--output", str(output), "--cdk-out", str(cdk_out)),
+    ]
+    completed = subprocess.run(  # noqa: S603 -- our own interpreter and module, no shell
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=280,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "cold start" in completed.stdout  # the table was printed
+    loaded: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_warm_cost_is_measured_for_each_event_size_next_to_the_baseline(
+    results: dict[str, Any],
+) -> None:
+    warm = results["warm"]
+    assert set(warm["by_records_per_event"]) == {"1", "10", "100"}
+    for row in warm["by_records_per_event"].values():
+        for name in ("handler", "baseline", "undecorated"):
+            assert row[name]["events"] >= 1
+            assert _is_sane(row[name]["median_ms_per_event"])
+            assert _is_sane(row[name]["median_ms_per_record"])
+        for ratio in ("ratio", "logic_ratio", "observability_ratio"):
+            assert _is_sane(row[ratio])
+    assert _is_sane(warm["ratio"])
+    assert _is_sane(warm["per_record_growth"])
+
+
+def test_handler_logs_are_counted_for_the_cost_estimate(results: dict[str, Any]) -> None:
+    one_record = results["warm"]["by_records_per_event"]["1"]
+    assert _is_sane(one_record["handler"]["log_bytes_per_event"])
+
+
+def test_cold_start_is_compared_with_the_baseline_and_split_by_import(
+    results: dict[str, Any],
+) -> None:
+    cold = results["cold_start"]
+    for key in ("handler_ms", "baseline_ms", "ratio"):
+        assert _is_sane(cold[key])
+    shares = cold["import_shares_ms"]
+    assert _is_sane(shares["boto3"])
+    assert _is_sane(shares["handler.app (total)"])
+
+
+def test_synth_time_is_compared_with_a_minimal_app(results: dict[str, Any]) -> None:
+    synth = results["synth"]
+    for key in ("app_ms", "minimal_app_ms", "ratio"):
+        assert _is_sane(synth[key])
+
+
+def test_burst_reports_files_per_second_end_to_end(results: dict[str, Any]) -> None:
+    burst = results["burst"]
+    assert burst["uploads"] >= 1
+    assert _is_sane(burst["files_per_second"])
+
+
+def test_cost_estimate_itemises_dollars_and_names_its_prices(results: dict[str, Any]) -> None:
+    cost = results["cost_per_million_uploads"]
+    assert cost["uploads"] == 1_000_000
+    assert set(cost["usd"]) == {
+        "lambda_duration",
+        "lambda_requests",
+        "dynamodb_writes",
+        "s3_puts",
+        "cloudwatch_logs",
+        "xray_traces",
+    }
+    assert all(_is_sane(usd) for usd in cost["usd"].values())
+    assert math.isclose(cost["usd_total"], sum(cost["usd"].values()))
+    assert cost["assumptions"]["prices_region"]
+    assert all(_is_sane(price) for price in cost["assumptions"]["prices"].values())
