@@ -87,11 +87,19 @@ def load_service_template(cdk_out: Path) -> ServiceTemplate:
             f"no stack in {cdk_out} has a Lambda function with handler {c.HANDLER_ENTRY!r}: "
             "is cdk.out from this project? Run `make synth`"
         )
+    # The developer's own stage sits at the top of the app; the pipeline's stages sit one
+    # level deeper, inside the pipeline stack's scope. The shallowest copy is the one to run.
+    depth = min(_depth(stack) for stack, _ in matches)
+    matches = [(stack, path) for stack, path in matches if _depth(stack) == depth]
     if len(matches) > 1:
         names = ", ".join(stack["displayName"] for stack, _ in matches)
         raise TemplateError(f"several stacks hold the ledger function ({names}): expected one")
     stack, template_path = matches[0]
     return _service_template(stack, template_path)
+
+
+def _depth(stack: dict[str, Any]) -> int:
+    return str(stack["displayName"]).count("/")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
