@@ -20,6 +20,9 @@ HANDLER_ASSET_EXCLUDES = [
     "handler/requirements.txt",
 ]
 TABLE_NAME_ENV = "TABLE_NAME"
+# The handler adds the stage as a metric dimension, so stages sharing an account stay apart.
+STAGE_NAME_ENV = "STAGE_NAME"
+METRICS_STAGE_DIMENSION = "stage"
 
 # Powertools: the AWS-managed layer must carry the same version the tests ran against
 # (handler/requirements.txt pins it; a test keeps the two equal).

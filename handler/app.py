@@ -47,6 +47,10 @@ TABLE_NAME = _table_name()
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
 tracer = Tracer(patch_modules=TRACED_MODULES)
+# Stages that share an account keep their business metrics apart (the stack sets it).
+STAGE_NAME = os.environ.get("STAGE_NAME", "").strip()
+if STAGE_NAME:
+    metrics.set_default_dimensions(stage=STAGE_NAME)
 # No endpoint_url: boto3 resolves it itself, so AWS_ENDPOINT_URL points it at an emulator.
 repository = LedgerRepository(boto3.client("dynamodb"), TABLE_NAME)
 

@@ -159,7 +159,10 @@ class MonitoringStack(Stack):
         return cloudwatch.Metric(
             namespace=c.METRICS_NAMESPACE,
             metric_name=name,
-            dimensions_map={c.METRICS_SERVICE_DIMENSION: c.SERVICE_NAME},
+            dimensions_map={
+                c.METRICS_SERVICE_DIMENSION: c.SERVICE_NAME,
+                c.METRICS_STAGE_DIMENSION: self.service.stage_config.name,
+            },
             statistic="Sum",
             period=c.DASHBOARD_METRIC_PERIOD,
             label=label,

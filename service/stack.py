@@ -186,6 +186,7 @@ class ServiceStack(Stack):
                 "POWERTOOLS_SERVICE_NAME": c.SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                c.STAGE_NAME_ENV: self.stage_config.name,
             },
         )
         # The role's only log permissions are on this function's own log group.

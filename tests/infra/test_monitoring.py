@@ -193,10 +193,9 @@ def test_business_flow_sets_uploads_against_files_recorded(
     ledger = {
         m["name"]: m["dimensions"] for m in metrics if m.get("namespace") == c.METRICS_NAMESPACE
     }
-    assert ledger == {
-        c.METRIC_FILES_RECORDED: {c.METRICS_SERVICE_DIMENSION: c.SERVICE_NAME},
-        c.METRIC_RECORD_FAILURES: {c.METRICS_SERVICE_DIMENSION: c.SERVICE_NAME},
-    }
+    # The dimensions the handler emits: the service, and the stage it was deployed as.
+    dimensions = {c.METRICS_SERVICE_DIMENSION: c.SERVICE_NAME, c.METRICS_STAGE_DIMENSION: "test"}
+    assert ledger == {c.METRIC_FILES_RECORDED: dimensions, c.METRIC_RECORD_FAILURES: dimensions}
     (uploads,) = [m for m in metrics if m.get("name") == "PutRequests"]
     assert uploads["dimensions"]["FilterId"] == c.S3_REQUEST_METRICS_ID
     # S3 publishes PutRequests only for a bucket with that metrics configuration.

@@ -20,6 +20,7 @@ TABLE_NAME = "ledger-test"
 REGION = "eu-central-1"
 SERVICE_NAME = "upload-ledger-test"
 NAMESPACE = "UploadLedgerTest"
+STAGE_NAME = "test"
 BUCKET = "uploads-bucket"
 REQUEST_ID = "11111111-2222-3333-4444-555555555555"
 
@@ -37,6 +38,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+    monkeypatch.setenv("STAGE_NAME", STAGE_NAME)
 
 
 @pytest.fixture

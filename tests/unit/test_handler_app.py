@@ -17,6 +17,7 @@ from tests.unit.conftest import (
     BUCKET,
     NAMESPACE,
     REQUEST_ID,
+    STAGE_NAME,
     FakeLambdaContext,
     follow_captured_stdout,
     output_lines,
@@ -258,6 +259,9 @@ def test_files_recorded_metric_is_emitted_as_emf(
     assert {"Name": "FilesRecorded", "Unit": "Count"} in directive["Metrics"]
     assert emf[0]["FilesRecorded"] == [2.0]
     assert emf[0]["RecordFailures"] == [0.0]
+    # Per stage, so two stages in one account never mix their business metrics.
+    assert [sorted(d) for d in directive["Dimensions"]] == [["service", "stage"]]
+    assert emf[0]["stage"] == STAGE_NAME
 
 
 def test_logs_are_json_with_the_request_id(
