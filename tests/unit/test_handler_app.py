@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from config import constants as c
 from handler.ledger import BatchFailedError, NotAnS3NotificationError
 from tests.unit.conftest import (
     BUCKET,
@@ -336,3 +337,17 @@ def test_in_lambda_tracing_patches_botocore_and_nothing_else(tmp_path: Path) -> 
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "['botocore']"
+
+
+def test_the_pre_traffic_hooks_synthetic_upload_is_recorded_as_the_hook_expects(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    # The hook and the handler ship separately; this pins the contract between them.
+    from hooks.pre_traffic import synthetic_s3_event
+
+    key = f"{c.HEALTHCHECK_KEY_PREFIX}d-EXAMPLE01"
+    event = synthetic_s3_event(BUCKET, key, sequencer="0000018C2F3B9A7E4F")
+    assert app.lambda_handler(event, lambda_context)["recorded"] == 1
+    item = stored(ledger_table, key)
+    assert item is not None
+    assert item["sequencer"] == "0000018C2F3B9A7E4F"
