@@ -99,6 +99,9 @@ GATE_DATAPOINTS_TO_ALARM = 2
 # holds 10% of traffic; 5% trips on that with margin, while the old version's background
 # errors (normally zero for this service) stay far below.
 CANARY_ERROR_RATE_PERCENT = 5
+# ...counted only in a minute with at least this many errors, so a lone failure on a quiet
+# stage (1 of 3 invocations is 33%) cannot roll back a good release on its own.
+CANARY_MIN_ERRORS = 2
 # p99 at 80% of the timeout: the new version is close to being killed mid-batch.
 CANARY_P99_DURATION_FRACTION = 0.8
 CANARY_P99_DURATION_MS = int(LAMBDA_TIMEOUT.to_milliseconds() * CANARY_P99_DURATION_FRACTION)

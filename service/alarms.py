@@ -86,9 +86,12 @@ class ServiceAlarms(Construct):
 
     def _canary_error_rate(self, alias: lambda_.Alias) -> cloudwatch.Alarm:
         # A rate, not a count: it trips on a broken 10% canary at any traffic level and
-        # does not scale with volume. IF() keeps a minute with no invocations at 0%.
+        # does not scale with volume. A minute counts only with CANARY_MIN_ERRORS errors or
+        # more: on a quiet stage one bad upload out of three invocations is 33%, and must
+        # not roll back a good release by itself (the pre-traffic hook vouches for the new
+        # version; a version that breaks every invocation still fails twice soon enough).
         rate = cloudwatch.MathExpression(
-            expression="IF(invocations > 0, 100 * errors / invocations, 0)",
+            expression=f"IF(errors >= {c.CANARY_MIN_ERRORS}, 100 * errors / invocations, 0)",
             using_metrics={
                 "errors": alias.metric_errors(statistic="Sum", period=c.GATE_PERIOD),
                 "invocations": alias.metric_invocations(statistic="Sum", period=c.GATE_PERIOD),

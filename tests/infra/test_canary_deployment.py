@@ -329,3 +329,14 @@ def test_a_failed_or_stopped_deployment_is_announced_on_the_topic_with_its_runbo
     # EventBridge may publish to the encrypted topic: the key policy lets it use the key.
     key = next(iter(service_template.find_resources("AWS::KMS::Key").values()))
     assert "events.amazonaws.com" in json.dumps(key["Properties"]["KeyPolicy"])
+
+
+def test_error_rate_gate_ignores_a_lone_error_on_a_quiet_stage(service_template: Template) -> None:
+    alarms = service_template.find_resources(
+        "AWS::CloudWatch::Alarm",
+        {"Properties": {"AlarmName": f"{c.SERVICE_NAME}-test-{c.ALARM_CANARY_ERROR_RATE}"}},
+    )
+    (alarm,) = alarms.values()
+    (expression,) = [m["Expression"] for m in alarm["Properties"]["Metrics"] if "Expression" in m]
+    assert expression == (f"IF(errors >= {c.CANARY_MIN_ERRORS}, 100 * errors / invocations, 0)")
+    assert alarm["Properties"]["Threshold"] == c.CANARY_ERROR_RATE_PERCENT
