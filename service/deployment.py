@@ -16,12 +16,12 @@ from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from compliance import acknowledge, logical_id
 from config import constants as c
+from service.functions import python_function
 
 
 class CanaryDeployment(Construct):
@@ -68,31 +68,18 @@ class CanaryDeployment(Construct):
         asset_root: str,
         removal_policy: RemovalPolicy,
     ) -> lambda_.Function:
-        role = iam.Role(
-            self,
-            "PreTrafficHookRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Pre-traffic hook: invokes the new ledger version, checks its health item.",
-        )
-        log_group = logs.LogGroup(
-            self,
-            "PreTrafficHookLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=removal_policy,
-        )
         new_version = self._function.current_version
-        hook = lambda_.Function(
+        hook = python_function(
             self,
             "PreTrafficHook",
             description="CodeDeploy pre-traffic hook: a synthetic upload through the new version.",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(asset_root, exclude=c.HOOK_ASSET_EXCLUDES),
+            role_description="Pre-traffic hook: invokes the new ledger version, checks its item.",
+            asset_root=asset_root,
+            asset_excludes=c.HOOK_ASSET_EXCLUDES,
             handler=c.HOOK_ENTRY,
-            memory_size=c.HOOK_MEMORY_MB,
+            memory_mb=c.HOOK_MEMORY_MB,
             timeout=c.HOOK_TIMEOUT,
-            role=role,
-            log_group=log_group,
+            removal_policy=removal_policy,
             environment={
                 # The version ARN changes with every release, so the hook is updated in the
                 # same CloudFormation change, before the alias update starts the deployment.
@@ -102,21 +89,14 @@ class CanaryDeployment(Construct):
                 c.HOOK_ENV_KEY_PREFIX: c.HEALTHCHECK_KEY_PREFIX,
             },
         )
-        acknowledge(
-            hook,
-            "AwsSolutions-L1",
-            "The hook runs on python3.12, the ledger function's runtime (the one its Powertools "
-            "layer and tests are pinned to); both move to a newer runtime together, on purpose.",
-        )
-        log_group.grant_write(role)
         # Only the version under test: not $LATEST, not the alias, not the old versions.
-        role.add_to_policy(
+        hook.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"], resources=[new_version.function_arn]
             )
         )
         # Only the reserved health-check items, never a real upload's ledger entry.
-        role.add_to_policy(
+        hook.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:GetItem", "dynamodb:DeleteItem"],
                 resources=[table.table_arn],

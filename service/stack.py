@@ -19,7 +19,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sns as sns
@@ -33,6 +32,7 @@ from config import constants as c
 from config.settings import StageConfig
 from service.alarms import RunbookLinks, ServiceAlarms
 from service.deployment import CanaryDeployment
+from service.functions import python_function
 
 REPOSITORY_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -154,31 +154,18 @@ class ServiceStack(Stack):
         return queue
 
     def _build_function(self) -> lambda_.Function:
-        role = iam.Role(
-            self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Ledger function: writes its own table, log group and failure queue only.",
-        )
-        log_group = logs.LogGroup(
-            self,
-            "FunctionLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=self._removal,
-        )
-        function = lambda_.Function(
+        return python_function(
             self,
             "LedgerFunction",
             description="Records each S3 upload in the ledger table.",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(REPOSITORY_ROOT, exclude=c.HANDLER_ASSET_EXCLUDES),
+            role_description="Ledger function: writes its own table, log group and queue only.",
+            asset_root=REPOSITORY_ROOT,
+            asset_excludes=c.HANDLER_ASSET_EXCLUDES,
             handler=c.HANDLER_ENTRY,
-            memory_size=c.LAMBDA_MEMORY_MB,
+            memory_mb=c.LAMBDA_MEMORY_MB,
             timeout=c.LAMBDA_TIMEOUT,
-            tracing=lambda_.Tracing.ACTIVE,
-            role=role,
-            log_group=log_group,
+            removal_policy=self._removal,
+            traced=True,
             layers=[self._powertools_layer()],
             reserved_concurrent_executions=self.stage_config.reserved_concurrency,
             environment={
@@ -189,24 +176,6 @@ class ServiceStack(Stack):
                 c.STAGE_NAME_ENV: self.stage_config.name,
             },
         )
-        # The role's only log permissions are on this function's own log group.
-        log_group.grant_write(role)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which "
-            "support no resource-level permissions; every other statement names its resource "
-            "(tests/infra/test_service_stack.py pins this).",
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "python3.12 is the runtime of the pinned AWS Powertools layer "
-            "(POWERTOOLS_LAYER_PARAMETER) the handler is tested against; moving the runtime "
-            "means moving the layer and the tests with it, deliberately, not at synth.",
-        )
-        self.log_group = log_group
-        return function
 
     def _powertools_layer(self) -> lambda_.ILayerVersion:
         # AWS publishes each release's layer ARN in a public SSM parameter; resolving it
