@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk.aws_logs import RetentionDays
 
 SERVICE_NAME = "upload-ledger"
 STACK_PREFIX = "UploadLedger"
@@ -43,7 +44,9 @@ LAMBDA_MEMORY_MB = 256
 # A batch of S3 records needs one DynamoDB write each; 30 s leaves room for SDK retries
 # with backoff without letting a stuck call hold a concurrency slot for long.
 LAMBDA_TIMEOUT = Duration.seconds(30)
-LOG_RETENTION_DAYS = 30
+# Every function's log group: a month of logs for investigating an incident.
+LOG_RETENTION = RetentionDays.ONE_MONTH
+LOG_RETENTION_DAYS = 30  # what LOG_RETENTION means in the template (tests compare)
 
 # Async invocation: Lambda's maximum of 2 retries (3 attempts) rides out throttling and
 # brief DynamoDB trouble; after 6 hours an event goes to the failure queue for a human.

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from compliance import acknowledge
+from config import constants as c
 
 # One runtime for every function: the one the pinned Powertools layer is published for.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -46,7 +47,7 @@ def python_function(
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
-        retention=logs.RetentionDays.ONE_MONTH,
+        retention=c.LOG_RETENTION,
         removal_policy=removal_policy,
     )
     function = lambda_.Function(
