@@ -135,6 +135,13 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, like the SDK's connection pool
+            # On a kept-alive connection, a response written as two small sends (headers,
+            # then body) meets Nagle's algorithm: the body waits for the client's delayed
+            # ACK of the headers, about 40 ms per call. So buffer the response (the base
+            # class flushes it after each request: one send), and set TCP_NODELAY for
+            # bodies larger than the buffer.
+            wbufsize = -1
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the function's own logs say what happened."""
