@@ -6,6 +6,9 @@ it can import is the one in the asset directory from `cdk.out`, exactly what dep
 Protocol: one JSON request per line on stdin, one JSON answer per line on the file
 descriptor that was stdout at start. The function's own output (logs, metrics) goes to
 stderr, which the runtime sends to the sandbox's function log, as CloudWatch would.
+Each answer also carries `durationMs` (the handler's run time, Lambda's Duration) and
+`emf`: the Embedded Metric Format lines the function printed during the invocation,
+which CloudWatch Logs would turn into metrics.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import os
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, TextIO
+
+EMF_MARKER = '"_aws"'
 
 
 class LambdaContext:
@@ -36,6 +41,29 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+class _OutputCapture:
+    """sys.stdout for the function: writes go to the log; EMF lines are kept too."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._buffer: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._buffer.append(text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def emf_lines(self) -> list[str]:
+        """The EMF lines written since the last call (and forget the rest)."""
+        text, self._buffer = "".join(self._buffer), []
+        return [line for line in text.splitlines() if EMF_MARKER in line]
 
 
 def _error(error: BaseException, error_type: str | None = None) -> dict[str, Any]:
@@ -63,6 +91,8 @@ def main() -> None:
     asset_dir, entry = sys.argv[1], sys.argv[2]
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # everything the function prints goes to the log
+    output = _OutputCapture(sys.stdout)
+    sys.stdout = output  # a text stream in every way the function uses
     started = time.monotonic()
     handler, init_error = _load(asset_dir, entry)
     module = sys.modules.get(entry.rpartition(".")[0])
@@ -74,6 +104,7 @@ def main() -> None:
         request = json.loads(line)
         context = LambdaContext(request["context"])
         print(f"START RequestId: {context.aws_request_id} Version: {context.function_version}")
+        output.emf_lines()  # forget what came before this invocation
         began = time.monotonic()
         answer = init_error
         if handler is not None:
@@ -84,6 +115,7 @@ def main() -> None:
         took = (time.monotonic() - began) * 1000
         print(f"END RequestId: {context.aws_request_id}")
         print(f"REPORT RequestId: {context.aws_request_id}\tDuration: {took:.2f} ms", flush=True)
+        answer = {**(answer or {}), "durationMs": round(took, 3), "emf": output.emf_lines()}
         answers.write(json.dumps(answer, default=str) + "\n")
         answers.flush()
 

@@ -177,6 +177,49 @@ def failure_record(
     return record
 
 
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One finished invocation as the Lambda service saw it: what its metrics are made of."""
+
+    started_at: float  # epoch seconds, on the runtime's clock
+    duration_ms: float
+    ok: bool
+    executed_version: str
+    qualifier: str | None  # the alias or version S3 invoked; None for $LATEST
+    emf_lines: tuple[str, ...] = ()  # EMF lines the function printed (CloudWatch Logs input)
+
+
+# Called by the runtime after every invocation (e.g. to publish its metrics).
+InvocationObserver = Callable[[InvocationRecord], None]
+
+
+def invocation_record(
+    answer: Answer, *, started_at: float, identity: FunctionIdentity, timeout_seconds: float
+) -> InvocationRecord:
+    """The record of one invocation from the worker's answer.
+
+    A timed-out invocation lasted the whole timeout (Lambda's Duration says so too); an
+    environment that died mid-way has no duration of its own, so it counts as zero.
+    """
+    duration = answer.get("durationMs")
+    if answer.get("errorType") == "Sandbox.Timedout":
+        duration = timeout_seconds * 1000
+    return InvocationRecord(
+        started_at=started_at,
+        duration_ms=float(duration or 0.0),
+        ok=bool(answer.get("ok")),
+        executed_version=identity.version,
+        qualifier=arn_qualifier(identity.invoked_arn),
+        emf_lines=tuple(answer.get("emf") or ()),
+    )
+
+
+def arn_qualifier(function_arn: str) -> str | None:
+    """The alias or version of a qualified function ARN (arn:aws:lambda:r:a:function:f:q)."""
+    parts = function_arn.split(":")
+    return parts[7] if len(parts) == 8 and parts[7] != "$LATEST" else None
+
+
 @dataclass(order=True)
 class _Invocation:
     due: float
@@ -217,8 +260,10 @@ class LambdaRuntime:
         retry_delay_seconds: float,
         concurrency: int = c.SANDBOX_CONCURRENCY,
         log: IO[bytes] | None = None,
+        on_invocation: InvocationObserver | None = None,
     ) -> None:
         self.spec = spec
+        self._on_invocation = on_invocation
         self.identity = identity
         self.stats = RuntimeStats()
         self._environment = environment
@@ -342,7 +387,9 @@ class LambdaRuntime:
             return
         invocation.attempts += 1
         context = lambda_context(self.spec, self.identity)
+        started_at = time.time()
         answer = worker.invoke(invocation.event, context, float(self.spec.timeout_seconds))
+        self._observe(answer, started_at)
         with self._condition:
             self.stats.invocations += 1
             if answer.get("ok"):
@@ -359,6 +406,21 @@ class LambdaRuntime:
                 heapq.heappush(self._queue, invocation)
                 return
         self._to_failure_queue(invocation, "RetriesExhausted")
+
+    def _observe(self, answer: Answer, started_at: float) -> None:
+        """Tell the observer; its failure (say, metrics) must never change Lambda's semantics."""
+        if self._on_invocation is None:
+            return
+        record = invocation_record(
+            answer,
+            started_at=started_at,
+            identity=self.identity,
+            timeout_seconds=self.spec.timeout_seconds,
+        )
+        try:
+            self._on_invocation(record)
+        except Exception as error:  # the invocation's outcome stands; say what failed
+            print(f"sandbox: recording the invocation failed: {error!r}", file=sys.stderr)
 
     def _to_failure_queue(self, invocation: _Invocation, condition: str) -> None:
         record = failure_record(

@@ -33,9 +33,11 @@ from botocore.config import Config
 from config import constants as c
 from sandbox.emulator import MotoServer
 from sandbox.faults import FaultProxy, Faults
+from sandbox.metrics import MetricStore, cloudwatch_mirror, record_lambda_invocation
 from sandbox.runtime import (
     Answer,
     FunctionIdentity,
+    InvocationRecord,
     LambdaRuntime,
     lambda_context,
     redrive_failures,
@@ -95,6 +97,8 @@ class Sandbox:
         self.transport_queue_url = ""
         self.function_name = ""
         self.function_environment: dict[str, str] = {}
+        # Lambda's AWS/Lambda metrics and the handler's EMF metrics (see sandbox.metrics).
+        self.metrics = MetricStore()
 
     # Life cycle
     def __enter__(self) -> Sandbox:
@@ -119,6 +123,7 @@ class Sandbox:
             self._moto.start()
             self.endpoint_url = self._moto.url
             identity, environment = self._deploy(uuid.uuid4().hex[:10])
+            self.metrics.set_mirror(cloudwatch_mirror(self.client("cloudwatch")))
             self._proxy = FaultProxy(self.endpoint_url, self.faults)
             self._proxy.start()
             environment["AWS_ENDPOINT_URL"] = self._proxy.url
@@ -137,6 +142,7 @@ class Sandbox:
                 retry_delay_seconds=self._retry_delay,
                 concurrency=self._concurrency,
                 log=self._log,
+                on_invocation=self._publish_metrics,
             )
             self._runtime.start()
         except BaseException:
@@ -163,6 +169,20 @@ class Sandbox:
             if self._holds_lock:
                 self._holds_lock = False
                 Sandbox._open_lock.release()
+
+    def _publish_metrics(self, record: InvocationRecord) -> None:
+        """What Lambda and CloudWatch Logs publish for one invocation."""
+        record_lambda_invocation(
+            self.metrics,
+            function_name=self.function_name,
+            qualifier=record.qualifier,
+            executed_version=record.executed_version,
+            timestamp=record.started_at,
+            duration_ms=record.duration_ms,
+            error=not record.ok,
+        )
+        for line in record.emf_lines:
+            self.metrics.put_emf(line)
 
     # Deployment from the template
     def client(self, service: str) -> Any:
