@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -88,6 +89,9 @@ def _load(asset_dir: str, entry: str) -> tuple[Any, dict[str, Any] | None]:
 
 
 def main() -> None:
+    # Ctrl-C in a terminal signals the whole process group; the runtime ends environments
+    # itself (EOF on stdin), so a KeyboardInterrupt traceback here would only be log noise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     asset_dir, entry = sys.argv[1], sys.argv[2]
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # everything the function prints goes to the log

@@ -11,11 +11,14 @@ injected on the way in (see :class:`sandbox.faults.Faults`).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
+import math
 import random
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -34,6 +37,8 @@ from sandbox.template import FunctionSpec
 WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
 S3_TEST_EVENT = "s3:TestEvent"
 SQS_BATCH = 10
+# Lambda gives the init phase 10 s (or the function timeout, if longer) before it gives up.
+INIT_TIMEOUT_SECONDS = 10.0
 Answer = dict[str, Any]
 
 
@@ -48,7 +53,13 @@ class FunctionIdentity:
 
 
 class FunctionWorker:
-    """One execution environment: a subprocess that imported the handler from the asset."""
+    """One execution environment: a subprocess that imported the handler from the asset.
+
+    :meth:`invoke` never raises for what happens to the environment: a crash, a kill, a
+    timeout, a broken pipe or an unreadable answer all come back as the error answer
+    Lambda reports (``Runtime.ExitError``, ``Sandbox.Timedout``), and the environment is
+    replaced on the next invocation, as Lambda replaces a failed one.
+    """
 
     def __init__(
         self, spec: FunctionSpec, environment: dict[str, str], log: IO[bytes] | None
@@ -59,7 +70,14 @@ class FunctionWorker:
         self._process: subprocess.Popen[bytes] | None = None
         self.module_file: str | None = None
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    @property
+    def pid(self) -> int | None:
+        """The environment's process id while it runs (tests kill it to model a crash)."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def _start(self, timeout: float) -> subprocess.Popen[bytes] | None:
+        """A fresh environment past its init phase, or None if it died or hung in init."""
         process = subprocess.Popen(  # noqa: S603 - our own script and interpreter
             [
                 sys.executable,
@@ -73,54 +91,78 @@ class FunctionWorker:
             stderr=self._log if self._log is not None else subprocess.DEVNULL,
             env=self._environment,
         )
-        assert process.stdout is not None  # noqa: S101 - set by stdout=PIPE
-        ready = json.loads(process.stdout.readline() or b"{}")
-        self.module_file = ready.get("module_file")
         self._process = process
+        assert process.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        ready_line = self._read_line(process, timeout)
+        if not ready_line:
+            return None
+        self.module_file = json.loads(ready_line).get("module_file")
         return process
+
+    @staticmethod
+    def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes | None:
+        """The next line the environment answers, b"" if it exited, None after `timeout`."""
+        assert process.stdout is not None  # noqa: S101 - set by stdout=PIPE
+        readable, _, _ = select.select([process.stdout], [], [], timeout)
+        return process.stdout.readline() if readable else None
 
     def invoke(self, event: Any, context: dict[str, Any], timeout: float) -> Answer:
         """Run the handler once; a timeout or crash ends this environment, as in Lambda."""
-        process = self._process if self._process and self._process.poll() is None else None
-        process = process or self._start()
-        assert process.stdin is not None  # noqa: S101 - set by stdin=PIPE
-        assert process.stdout is not None  # noqa: S101 - set by stdout=PIPE
         try:
-            process.stdin.write(json.dumps({"event": event, "context": context}).encode() + b"\n")
-            process.stdin.flush()
-        except BrokenPipeError:
+            return self._invoke(event, context, timeout)
+        except (OSError, ValueError):  # a broken pipe, a closed file, a garbled answer
             return self._died(context)
-        readable, _, _ = select.select([process.stdout], [], [], timeout)
-        if not readable:
+
+    def _invoke(self, event: Any, context: dict[str, Any], timeout: float) -> Answer:
+        process = self._process if self._process and self._process.poll() is None else None
+        if process is None:
             self.close()
+            process = self._start(max(timeout, INIT_TIMEOUT_SECONDS))
+            if process is None:
+                return self._died(context)
+        assert process.stdin is not None  # noqa: S101 - set by stdin=PIPE
+        process.stdin.write(json.dumps({"event": event, "context": context}).encode() + b"\n")
+        process.stdin.flush()
+        line = self._read_line(process, timeout)
+        if line is None:
+            self.close(kill=True)  # Lambda stops the runtime at the timeout
             return {
                 "ok": False,
                 "errorType": "Sandbox.Timedout",
-                "errorMessage": f"{context['aws_request_id']} Task timed out after "
-                f"{timeout:.2f} seconds",
+                "errorMessage": f"RequestId: {context['aws_request_id']} Error: Task timed out "
+                f"after {timeout:.2f} seconds",
             }
-        line = process.stdout.readline()
         if not line:
             return self._died(context)
         answer: Answer = json.loads(line)
         return answer
 
     def _died(self, context: dict[str, Any]) -> Answer:
-        code = self._process.poll() if self._process else None
-        self.close()
+        """The answer Lambda gives when the runtime process exits during an invocation."""
+        process = self._process
+        self.close()  # reaps it: an exiting process's own status, not our kill's
+        code = process.returncode if process is not None else None
+        if code is not None and code < 0:
+            reason = f"signal: {_signal_name(-code)}"
+        else:
+            reason = f"exit status {code}"
         return {
             "ok": False,
             "errorType": "Runtime.ExitError",
             "errorMessage": f"RequestId: {context['aws_request_id']} Error: Runtime exited "
-            f"with status {code}",
+            f"with error: {reason}",
         }
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
+        """End the environment: EOF on its stdin (or SIGKILL), then reap it. Never raises."""
         process, self._process = self._process, None
         if process is None:
             return
-        if process.stdin:
-            process.stdin.close()
+        if kill:
+            process.kill()
+        with contextlib.suppress(OSError):  # a dead process's pipe: nothing left to flush
+            if process.stdin:
+                process.stdin.close()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -128,6 +170,14 @@ class FunctionWorker:
             process.wait()
         if process.stdout:
             process.stdout.close()
+
+
+def _signal_name(number: int) -> str:
+    """How Lambda names a signal that ended the runtime ("killed", "segmentation fault")."""
+    try:
+        return (signal.strsignal(number) or str(number)).lower()
+    except ValueError:
+        return str(number)
 
 
 def lambda_context(spec: FunctionSpec, identity: FunctionIdentity) -> dict[str, Any]:
@@ -228,20 +278,31 @@ class _Invocation:
     received_at: float = field(compare=False)  # wall clock, for MaximumEventAgeInSeconds
     attempts: int = field(default=0, compare=False)
     last_answer: Answer | None = field(default=None, compare=False)
+    # Set once the event is bound for the on-failure destination (why, as Lambda says it).
+    condition: str | None = field(default=None, compare=False)
 
 
 @dataclass
 class RuntimeStats:
-    """What the runtime did; tests and the CLI's progress read it."""
+    """What the runtime did; tests and the CLI's progress read it.
+
+    Every delivery (``events_received + duplicates_injected``) ends exactly once as
+    ``succeeded``, ``sent_to_failure_queue`` or ``discarded`` (no on-failure destination,
+    as Lambda discards it); until then it is in Lambda's queue or running (:meth:`busy`).
+    ``redriven`` counts failure-queue events a redrive recorded since.
+    """
 
     events_received: int = 0
     duplicates_injected: int = 0
     invocations: int = 0
     errors: int = 0
     retries: int = 0
+    succeeded: int = 0
     sent_to_failure_queue: int = 0
+    discarded: int = 0
     recorded: int = 0
     skipped: int = 0
+    redriven: int = 0
 
 
 class LambdaRuntime:
@@ -262,6 +323,10 @@ class LambdaRuntime:
         log: IO[bytes] | None = None,
         on_invocation: InvocationObserver | None = None,
     ) -> None:
+        if not (math.isfinite(retry_delay_seconds) and retry_delay_seconds >= 0):
+            raise ValueError(
+                f"retry_delay_seconds must be a finite number >= 0, not {retry_delay_seconds!r}"
+            )
         self.spec = spec
         self._on_invocation = on_invocation
         self.identity = identity
@@ -277,6 +342,7 @@ class LambdaRuntime:
         self._queue: list[_Invocation] = []
         self._seq = itertools.count()
         self._executing = 0
+        self._workers: list[FunctionWorker] = []
         self._condition = threading.Condition()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._poll, name="sandbox-poller", daemon=True)]
@@ -307,8 +373,40 @@ class LambdaRuntime:
         with self._condition:
             return bool(self._queue) or self._executing > 0
 
-    def new_worker(self) -> FunctionWorker:
-        return FunctionWorker(self.spec, self._environment, self._log)
+    def new_worker(self, environment: dict[str, str] | None = None) -> FunctionWorker:
+        """An execution environment of this function (`environment` overrides its variables)."""
+        return FunctionWorker(self.spec, environment or self._environment, self._log)
+
+    def redrive(self, endpoint_url: str | None = None) -> RedriveResult:
+        """Replay the failure queue through a fresh environment of this function.
+
+        `endpoint_url` replaces the function's AWS endpoint for the redrive (the emulator
+        itself, bypassing the fault proxy). Counts what it recorded in ``stats.redriven``.
+        """
+        if self._failure_queue is None:
+            return RedriveResult()
+        environment = dict(self._environment)
+        if endpoint_url is not None:
+            environment["AWS_ENDPOINT_URL"] = endpoint_url
+        worker = self.new_worker(environment)
+        try:
+
+            def invoke(event: Any) -> Answer:
+                context = lambda_context(self.spec, self.identity)
+                return worker.invoke(event, context, float(self.spec.timeout_seconds))
+
+            result = redrive_failures(self._sqs, self._failure_queue, invoke)
+        finally:
+            worker.close()
+        with self._condition:
+            self.stats.redriven += result.redriven
+        return result
+
+    def environment_pids(self) -> list[int]:
+        """The process ids of the execution environments running now."""
+        with self._condition:
+            workers = list(self._workers)
+        return [pid for pid in (w.pid for w in workers) if pid is not None]
 
     # The poller: transport queue -> Lambda's internal queue, with delivery faults.
     def _poll(self) -> None:
@@ -358,12 +456,15 @@ class LambdaRuntime:
     # Execution environments: one worker process each, as Lambda keeps them warm.
     def _execute(self) -> None:
         worker = self.new_worker()
+        with self._condition:
+            self._workers.append(worker)
         try:
             while (invocation := self._next_due()) is not None:
                 try:
                     self._run(worker, invocation)
-                except Exception as error:  # the environment lives on, as in Lambda
-                    print(f"sandbox: invocation machinery failed: {error!r}", file=sys.stderr)
+                except Exception as error:  # our own machinery failed: the event stays ours
+                    worker.close(kill=True)
+                    self._machinery_failed(invocation, error)
                 finally:
                     with self._condition:
                         self._executing -= 1
@@ -382,30 +483,38 @@ class LambdaRuntime:
             return None
 
     def _run(self, worker: FunctionWorker, invocation: _Invocation) -> None:
-        if time.time() - invocation.received_at > self.spec.max_event_age_seconds:
-            self._to_failure_queue(invocation, "EventAgeExceeded")
-            return
-        invocation.attempts += 1
-        context = lambda_context(self.spec, self.identity)
-        started_at = time.time()
-        answer = worker.invoke(invocation.event, context, float(self.spec.timeout_seconds))
-        self._observe(answer, started_at)
+        if invocation.condition is None and (
+            time.time() - invocation.received_at > self.spec.max_event_age_seconds
+        ):
+            invocation.condition = "EventAgeExceeded"
+        if invocation.condition is None:
+            invocation.attempts += 1
+            context = lambda_context(self.spec, self.identity)
+            started_at = time.time()
+            answer = worker.invoke(invocation.event, context, float(self.spec.timeout_seconds))
+            self._observe(answer, started_at)
+            if self._settle(invocation, answer):
+                return
+        self._to_failure_queue(invocation)
+
+    def _settle(self, invocation: _Invocation, answer: Answer) -> bool:
+        """Count an attempt's answer; False when the event is bound for the failure queue."""
         with self._condition:
             self.stats.invocations += 1
             if answer.get("ok"):
                 result = answer.get("result") or {}
+                self.stats.succeeded += 1
                 self.stats.recorded += int(result.get("recorded", 0))
                 self.stats.skipped += int(result.get("skipped", 0))
-                return
+                return True
             self.stats.errors += 1
             invocation.last_answer = answer
             if invocation.attempts <= self.spec.max_retry_attempts:
                 self.stats.retries += 1
-                backoff = self._retry_delay * 2 ** (invocation.attempts - 1)
-                invocation.due = time.monotonic() + backoff
-                heapq.heappush(self._queue, invocation)
-                return
-        self._to_failure_queue(invocation, "RetriesExhausted")
+                self._requeue(invocation, self._retry_delay * 2 ** (invocation.attempts - 1))
+                return True
+            invocation.condition = "RetriesExhausted"
+            return False
 
     def _observe(self, answer: Answer, started_at: float) -> None:
         """Tell the observer; its failure (say, metrics) must never change Lambda's semantics."""
@@ -422,7 +531,48 @@ class LambdaRuntime:
         except Exception as error:  # the invocation's outcome stands; say what failed
             print(f"sandbox: recording the invocation failed: {error!r}", file=sys.stderr)
 
-    def _to_failure_queue(self, invocation: _Invocation, condition: str) -> None:
+    def _requeue(self, invocation: _Invocation, delay: float) -> None:
+        """Back into Lambda's queue after `delay` seconds (call with the condition held)."""
+        invocation.due = time.monotonic() + delay
+        heapq.heappush(self._queue, invocation)
+        self._condition.notify_all()
+
+    def _machinery_failed(self, invocation: _Invocation, error: Exception) -> None:
+        """The sandbox itself failed around an invocation: retry it, never drop the event.
+
+        A failed attempt counts as Lambda counts a service error (an error and a retry, up
+        to MaximumRetryAttempts); a failed hand-over to the failure queue is tried again.
+        """
+        print(f"sandbox: invocation machinery failed, will retry: {error!r}", file=sys.stderr)
+        with self._condition:
+            if invocation.condition is not None:
+                self._requeue(invocation, max(self._retry_delay, c.SANDBOX_POLL_INTERVAL_SECONDS))
+                return
+            self.stats.invocations += 1
+            self.stats.errors += 1
+            invocation.last_answer = {
+                "ok": False,
+                "errorType": "Sandbox.InternalError",
+                "errorMessage": f"the sandbox failed around the invocation: {error!r}",
+            }
+            if invocation.attempts <= self.spec.max_retry_attempts:
+                self.stats.retries += 1
+                delay = self._retry_delay * 2 ** max(invocation.attempts - 1, 0)
+            else:
+                invocation.condition, delay = "RetriesExhausted", 0.0
+            self._requeue(invocation, delay)
+
+    def _to_failure_queue(self, invocation: _Invocation) -> None:
+        condition = invocation.condition or "RetriesExhausted"
+        if self._failure_queue is None:
+            # No destination configured: Lambda discards the event, and so do we (loudly).
+            print(
+                f"sandbox: event discarded ({condition}), no on-failure destination",
+                file=sys.stderr,
+            )
+            with self._condition:
+                self.stats.discarded += 1
+            return
         record = failure_record(
             invocation.event,
             self.identity,
@@ -430,25 +580,30 @@ class LambdaRuntime:
             attempts=invocation.attempts,
             answer=invocation.last_answer,
         )
-        if self._failure_queue is None:
-            # No destination configured: Lambda discards the event, and so do we (loudly).
-            print(
-                f"sandbox: event discarded ({condition}), no on-failure destination",
-                file=sys.stderr,
-            )
-            return
         self._sqs.send_message(QueueUrl=self._failure_queue, MessageBody=json.dumps(record))
         with self._condition:
             self.stats.sent_to_failure_queue += 1
 
 
-def redrive_failures(sqs: Any, queue_url: str, invoke: Callable[[Any], Answer]) -> int:
+@dataclass
+class RedriveResult:
+    """What a redrive did. Everything not redriven is still in the failure queue."""
+
+    redriven: int = 0
+    failed_again: int = 0
+    # Messages that aren't failure records (not JSON, no requestPayload): id -> why.
+    not_failure_records: dict[str, str] = field(default_factory=dict)
+    last_error: str | None = None  # the last failed invocation's "errorType: errorMessage"
+
+
+def redrive_failures(sqs: Any, queue_url: str, invoke: Callable[[Any], Answer]) -> RedriveResult:
     """Replay each failure record's event through `invoke`; delete those that succeed.
 
-    Records that fail again stay in the queue (made visible again at the end), so
-    nothing is lost. Returns how many were recorded and deleted.
+    Records that fail again, and messages that aren't failure records at all, stay in
+    the queue (made visible again at the end), so nothing is lost and nothing stops the
+    redrive of the others.
     """
-    redriven, failed = 0, []
+    result, keep = RedriveResult(), []
     while True:
         messages = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=SQS_BATCH, VisibilityTimeout=300
@@ -456,12 +611,30 @@ def redrive_failures(sqs: Any, queue_url: str, invoke: Callable[[Any], Answer]) 
         if not messages:
             break
         for message in messages:
-            payload = json.loads(message["Body"]).get("requestPayload")
-            if payload is not None and invoke(payload).get("ok"):
+            payload, problem = _request_payload(message["Body"])
+            if problem is not None:
+                result.not_failure_records[message["MessageId"]] = problem
+                keep.append(message["ReceiptHandle"])
+                continue
+            answer = invoke(payload)
+            if answer.get("ok"):
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-                redriven += 1
+                result.redriven += 1
             else:
-                failed.append(message["ReceiptHandle"])
-    for handle in failed:
+                result.failed_again += 1
+                result.last_error = f"{answer.get('errorType')}: {answer.get('errorMessage')}"
+                keep.append(message["ReceiptHandle"])
+    for handle in keep:
         sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return redriven
+    return result
+
+
+def _request_payload(body: str) -> tuple[Any, str | None]:
+    """(the event a failure record holds, None) or (None, why the message isn't one)."""
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return None, "not JSON"
+    if not isinstance(record, dict) or "requestPayload" not in record:
+        return None, "no requestPayload (not an on-failure destination record)"
+    return record["requestPayload"], None

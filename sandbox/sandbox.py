@@ -34,14 +34,7 @@ from config import constants as c
 from sandbox.emulator import MotoServer
 from sandbox.faults import FaultProxy, Faults
 from sandbox.metrics import MetricStore, cloudwatch_mirror, record_lambda_invocation
-from sandbox.runtime import (
-    Answer,
-    FunctionIdentity,
-    InvocationRecord,
-    LambdaRuntime,
-    lambda_context,
-    redrive_failures,
-)
+from sandbox.runtime import FunctionIdentity, InvocationRecord, LambdaRuntime, RedriveResult
 from sandbox.template import (
     Physical,
     Resolver,
@@ -396,19 +389,14 @@ class Sandbox:
         """The failure queue's records (they stay in the queue)."""
         return peek_queue(self.client("sqs"), self.failure_queue_url)
 
-    def redrive(self) -> int:
-        """Replay the failure queue's events through the handler; returns how many succeeded."""
-        runtime = self._running_runtime()
-        worker = runtime.new_worker()
-        try:
+    def redrive(self, *, bypass_faults: bool = False) -> RedriveResult:
+        """Replay the failure queue's events through the handler (see LambdaRuntime.redrive).
 
-            def invoke(event: Any) -> Answer:
-                context = lambda_context(runtime.spec, runtime.identity)
-                return worker.invoke(event, context, float(runtime.spec.timeout_seconds))
-
-            return redrive_failures(self.client("sqs"), self.failure_queue_url, invoke)
-        finally:
-            worker.close()
+        bypass_faults: the function talks to the emulator directly, not through the fault
+        proxy, as after fixing the cause in AWS.
+        """
+        endpoint = self.endpoint_url if bypass_faults else None
+        return self._running_runtime().redrive(endpoint)
 
     def _running_runtime(self) -> LambdaRuntime:
         if self._runtime is None:

@@ -87,7 +87,7 @@ def test_poison_event_ends_in_failure_queue_and_redrive_records_it(sandbox: Sand
     assert key not in by_key(sandbox.ledger())
 
     sandbox.set_faults(Faults())
-    assert sandbox.redrive() >= 1
+    assert sandbox.redrive().redriven >= 1
 
     assert by_key(sandbox.ledger())[key]["size"] == len(b"poison")
     assert not [f for f in sandbox.failures() if _key_of(f) == key]
