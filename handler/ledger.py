@@ -22,6 +22,10 @@ change nothing.
   The sequencer is S3's own order; ``eventTime`` is only a fallback (millisecond
   resolution: two uploads of one key in the same millisecond without sequencers
   count as a duplicate).
+- Stored items without a usable value (no ``sequencer_order``, another type, or a
+  string outside :data:`ORDER_VALUE_RANGES`: a backfill, the original demo's schema,
+  an item written by hand) are older than any event, so the next event for the key
+  overwrites them. Only a usable stored value makes a skip a duplicate or stale.
 """
 
 from __future__ import annotations
@@ -41,6 +45,15 @@ S3_EVENT_SOURCE = "aws:s3"
 S3_TEST_EVENT = "s3:TestEvent"
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
+# Every value order_value() can produce lies in one of these inclusive string ranges;
+# the repository's condition and is_usable_order() treat anything else as no order.
+ORDER_VALUE_RANGES = (
+    (
+        UNSEQUENCED_PREFIX + "0001-01-01T00:00:00.000000Z",
+        UNSEQUENCED_PREFIX + "9999-12-31T23:59:59.999999Z",
+    ),
+    (SEQUENCED_PREFIX + "0" * SEQUENCER_WIDTH, SEQUENCED_PREFIX + "F" * SEQUENCER_WIDTH),
+)
 
 
 class InvalidRecordError(ValueError):
@@ -167,6 +180,15 @@ def order_value(sequencer: str | None, event_time: str) -> str:
     if sequencer is not None:
         return SEQUENCED_PREFIX + normalise_sequencer(sequencer)
     return UNSEQUENCED_PREFIX + normalise_event_time(event_time)
+
+
+def is_usable_order(stored: str) -> bool:
+    """True if a stored ``sequencer_order`` is comparable with events' order values.
+
+    The same ranges as the repository's condition expression, so Python and DynamoDB
+    agree on which stored items were really compared.
+    """
+    return any(lowest <= stored <= highest for lowest, highest in ORDER_VALUE_RANGES)
 
 
 def event_records(event: Mapping[str, Any]) -> list[Any]:

@@ -6,13 +6,38 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler.ledger import LedgerEntry, LedgerWriteError, WriteOutcome
+from handler.ledger import (
+    ORDER_VALUE_RANGES,
+    LedgerEntry,
+    LedgerWriteError,
+    WriteOutcome,
+    is_usable_order,
+)
 
 PARTITION_KEY = "filename"
 ORDER_ATTRIBUTE = "sequencer_order"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-# Atomic: a write happens only if the key is new or the stored event is strictly older.
-_CONDITION = "attribute_not_exists(#pk) OR #order < :order"
+# Atomic: a write happens if the key is new, if the stored item has no usable ordering
+# value (a backfill, the original demo's schema, an item written by hand: older than any
+# event), or if the stored event is strictly older. The usable check is needed because in
+# DynamoDB a comparison with a missing attribute, or one of another type, is false, so
+# `#order < :order` alone would keep such an item forever.
+# Source: DynamoDB developer guide, "Comparison operator and function reference".
+_USABLE = " OR ".join(
+    f"#order BETWEEN :lowest{index} AND :highest{index}" for index in range(len(ORDER_VALUE_RANGES))
+)
+_CONDITION = (
+    f"attribute_not_exists(#pk) OR NOT (attribute_type(#order, :string) AND ({_USABLE})) "
+    "OR #order < :order"
+)
+_CONDITION_VALUES = {
+    ":string": {"S": "S"},  # attribute_type's name for the string type
+    **{
+        f":{bound}{index}": {"S": value}
+        for index, (lowest, highest) in enumerate(ORDER_VALUE_RANGES)
+        for bound, value in (("lowest", lowest), ("highest", highest))
+    },
+}
 
 
 class LedgerRepository:
@@ -35,7 +60,7 @@ class LedgerRepository:
                 Item=to_item(entry),
                 ConditionExpression=_CONDITION,
                 ExpressionAttributeNames={"#pk": PARTITION_KEY, "#order": ORDER_ATTRIBUTE},
-                ExpressionAttributeValues={":order": {"S": entry.order}},
+                ExpressionAttributeValues={":order": {"S": entry.order}, **_CONDITION_VALUES},
                 # The stored item comes back with the failure: duplicate vs stale, no extra read.
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -49,10 +74,22 @@ class LedgerRepository:
 
 
 def _skipped_outcome(entry: LedgerEntry, stored: dict[str, Any] | None) -> WriteOutcome:
+    """Duplicate or stale, only from the stored value the condition really compared.
+
+    Raises :class:`LedgerWriteError` when the refusal cannot be explained by that value
+    (no item returned, or one without a usable ordering value, which the condition
+    accepts): the record then fails and is retried rather than silently called a skip.
+    """
     stored_order = (stored or {}).get(ORDER_ATTRIBUTE, {}).get("S")
-    if stored_order is not None and stored_order > entry.order:
-        return WriteOutcome.STALE
-    return WriteOutcome.DUPLICATE
+    if isinstance(stored_order, str) and is_usable_order(stored_order):
+        if stored_order == entry.order:
+            return WriteOutcome.DUPLICATE
+        if stored_order > entry.order:
+            return WriteOutcome.STALE
+    raise LedgerWriteError(
+        f"DynamoDB refused the conditional write, but the stored {ORDER_ATTRIBUTE} "
+        f"({stored_order!r}) is not an equal or newer event than {entry.order!r}"
+    )
 
 
 def to_item(entry: LedgerEntry) -> dict[str, dict[str, str]]:

@@ -351,3 +351,19 @@ def test_the_pre_traffic_hooks_synthetic_upload_is_recorded_as_the_hook_expects(
     item = stored(ledger_table, key)
     assert item is not None
     assert item["sequencer"] == "0000018C2F3B9A7E4F"
+
+
+def test_item_of_the_original_demos_schema_is_overwritten_by_the_next_event(
+    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+) -> None:
+    # Issue 12's repro: an item without sequencer_order (backfill, original schema).
+    ledger_table.put_item(Item={"filename": "report.pdf", "bucket": "b", "size": 10, "etag": "old"})
+    record = s3_record("report.pdf", size=2048, etag="new", sequencer="0055AED6DCD90281E5")
+    assert app.lambda_handler(s3_event(record), lambda_context) == {
+        "recorded": 1,
+        "skipped": 0,
+        "failed": 0,
+    }
+    item = stored(ledger_table, "report.pdf")
+    assert item is not None
+    assert (item["size"], item["etag"], item["sequencer"]) == (2048, "new", "0055AED6DCD90281E5")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from handler.ledger import LedgerEntry, LedgerWriteError, WriteOutcome, order_value
 from handler.repository import LedgerRepository, to_item
@@ -66,3 +68,45 @@ def test_optional_attributes_only_when_present() -> None:
     assert "sequencer" not in to_item(entry(None))
     assert "version_id" not in to_item(entry())
     assert to_item(entry(version_id="v1"))["version_id"] == {"S": "v1"}
+
+
+@pytest.mark.parametrize(
+    "stored_order",
+    [
+        pytest.param(None, id="missing"),
+        pytest.param(Decimal(7), id="a number"),
+        pytest.param("", id="empty"),
+        pytest.param("zzz", id="above every range"),
+        pytest.param("S#ZZ", id="sequenced prefix, not hex"),
+        pytest.param("E#", id="unsequenced prefix only"),
+        pytest.param("0055AED6DCD90281E5", id="a raw sequencer"),
+    ],
+)
+@pytest.mark.parametrize("sequencer", ["0A", None], ids=["sequenced", "unsequenced"])
+def test_stored_item_without_a_usable_order_is_older_than_any_event(
+    repository: LedgerRepository, ledger_table: Any, stored_order: Any, sequencer: str | None
+) -> None:
+    item = {"filename": "file.txt", "bucket": "b", "size": 10, "etag": "old"}
+    if stored_order is not None:
+        item["sequencer_order"] = stored_order
+    ledger_table.put_item(Item=item)
+    new = entry(sequencer, etag="new")
+    assert repository.put_if_newer(new) is WriteOutcome.WRITTEN
+    written = stored(ledger_table, "file.txt")
+    assert written is not None
+    assert (written["etag"], written["sequencer_order"]) == ("new", new.order)
+
+
+def test_refusal_unexplained_by_the_stored_item_is_an_error_not_a_skip() -> None:
+    # DynamoDB refused, but the item it returned holds no value the condition compared:
+    # calling that a duplicate would drop the event silently.
+    refused = ClientError(
+        {"Error": {"Code": "ConditionalCheckFailedException"}, "Item": {}}, "PutItem"
+    )
+
+    class RefusingClient:
+        def put_item(self, **_: Any) -> None:
+            raise refused
+
+    with pytest.raises(LedgerWriteError, match="not an equal or newer event"):
+        LedgerRepository(RefusingClient(), TABLE_NAME).put_if_newer(entry())
