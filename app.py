@@ -19,6 +19,7 @@ from compliance import add_compliance_checks
 from config import constants as c
 from config.settings import (
     ConfigError,
+    Context,
     cdk_json_context,
     load_app_config,
     load_pipeline_config,
@@ -30,7 +31,8 @@ from service.stage import LedgerStage
 
 
 def build_app(app: cdk.App) -> cdk.App:
-    lookup = app.node.try_get_context
+    # All of it, so keys nobody reads (typos) are found, with where each value came from.
+    lookup = Context(app.node.get_all_context())
     config = load_app_config(lookup)
     LedgerStage(
         app, f"{c.STACK_PREFIX}-{config.dev_stage.name}", stage=config.dev_stage, app_config=config
