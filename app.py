@@ -15,8 +15,8 @@ import sys
 
 import aws_cdk as cdk
 
+import contract
 from compliance import add_compliance_checks
-from config import constants as c
 from config.settings import (
     ConfigError,
     Context,
@@ -35,12 +35,15 @@ def build_app(app: cdk.App) -> cdk.App:
     lookup = Context(app.node.get_all_context())
     config = load_app_config(lookup)
     LedgerStage(
-        app, f"{c.STACK_PREFIX}-{config.dev_stage.name}", stage=config.dev_stage, app_config=config
+        app,
+        contract.stage_stack_prefix(config.dev_stage.name),
+        stage=config.dev_stage,
+        app_config=config,
     )
     if wants_pipeline(lookup):
         pipeline = PipelineStack(
             app,
-            c.PIPELINE_STACK_NAME,
+            contract.PIPELINE_STACK_NAME,
             pipeline_config=load_pipeline_config(lookup),
             app_config=config,
         )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import contract
 from bench.burst import measure_burst
 from bench.coldstart import measure_cold_start
 from bench.cost import estimate
@@ -81,18 +82,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["burst"] = _burst(args, sizes)
     one_record = results["warm"]["by_records_per_event"]["1"]["handler"]
     results["cost_per_million_uploads"] = estimate(
-        _lambda_memory_mb(), one_record["mean_ms_per_event"], one_record["log_bytes_per_event"]
+        contract.LAMBDA_MEMORY_MB,
+        one_record["mean_ms_per_event"],
+        one_record["log_bytes_per_event"],
     )
     return results
-
-
-def _lambda_memory_mb() -> int:
-    # Imported last: config.constants loads aws_cdk (a Node.js process), which must not
-    # sit beside the measurements.
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from config.constants import LAMBDA_MEMORY_MB  # noqa: PLC0415 -- see above
-
-    return LAMBDA_MEMORY_MB
 
 
 def _progress(section: str) -> None:

@@ -12,7 +12,9 @@ from urllib.parse import unquote_plus
 
 import boto3
 
-TABLE_NAME = os.environ["TABLE_NAME"]
+import contract
+
+TABLE_NAME = os.environ[contract.TABLE_NAME_ENV]
 client = boto3.client("dynamodb")
 
 
@@ -20,5 +22,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """Write each record's decoded key."""
     for record in event["Records"]:
         key = unquote_plus(record["s3"]["object"]["key"])
-        client.put_item(TableName=TABLE_NAME, Item={"filename": {"S": key}})
+        client.put_item(TableName=TABLE_NAME, Item={contract.PARTITION_KEY: {"S": key}})
     return {"recorded": len(event["Records"])}

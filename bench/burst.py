@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import contract
 from bench.settings import Sizes
 
 BODY = b"benchmark upload\n"
@@ -33,7 +34,7 @@ def measure_burst(sizes: Sizes, cdk_out: Path) -> dict[str, Any]:
             sandbox.upload(key, BODY)
         sandbox.wait_until_idle(timeout=sizes.burst_timeout_s)
         elapsed = time.perf_counter() - started
-        recorded = {item["filename"] for item in sandbox.ledger()}
+        recorded = {item[contract.PARTITION_KEY] for item in sandbox.ledger()}
     missing = [key for key in keys if key not in recorded]
     if missing:
         raise RuntimeError(f"burst: {len(missing)} of {len(keys)} uploads not in the ledger")

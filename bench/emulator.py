@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import boto3
 from moto.server import ThreadedMotoServer
 
+import contract
 from bench.settings import REGION, TABLE_NAME
 
 HOST = "127.0.0.1"
@@ -39,8 +40,8 @@ def create_ledger_table(endpoint: str) -> None:
     )
     client.create_table(
         TableName=TABLE_NAME,
-        KeySchema=[{"AttributeName": "filename", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "filename", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
 

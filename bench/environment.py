@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import contract
 from bench.emulator import FAKE_CREDENTIALS
 from bench.settings import METRICS_NAMESPACE, REGION, REPO_ROOT, SERVICE_NAME, TABLE_NAME
 
@@ -25,9 +26,9 @@ def handler_environment(endpoint: str | None = None) -> dict[str, str]:
         {
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-            "TABLE_NAME": TABLE_NAME,
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            contract.TABLE_NAME_ENV: TABLE_NAME,
+            contract.POWERTOOLS_SERVICE_NAME_ENV: SERVICE_NAME,
+            contract.POWERTOOLS_METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
             # Lambda's marker: the X-Ray SDK and Powertools take their in-Lambda paths.
             "LAMBDA_TASK_ROOT": str(REPO_ROOT),

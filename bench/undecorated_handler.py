@@ -11,10 +11,11 @@ from typing import Any
 
 import boto3
 
+import contract
 from handler.ledger import process_records
 from handler.repository import LedgerRepository
 
-repository = LedgerRepository(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
+repository = LedgerRepository(boto3.client("dynamodb"), os.environ[contract.TABLE_NAME_ENV])
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:

@@ -1,1 +1,1 @@
-"""Names and configuration shared by the CDK app, its stacks, the sandbox and tests."""
+"""The validated `cdk.json` configuration the CDK app and the sandbox read."""

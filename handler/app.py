@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import contract
 from handler.ledger import (
     BatchFailedError,
     BatchResult,
@@ -25,7 +26,6 @@ from handler.ledger import (
 )
 from handler.repository import LedgerRepository
 
-DEFAULT_NAMESPACE = "UploadLedger"
 # X-Ray: the handler's only I/O is DynamoDB through botocore. Tracer() alone would patch
 # every library the X-Ray SDK supports that happens to be installed (requests, sqlite3,
 # httpx...), importing each at cold start for nothing (~60 ms measured, `make bench`).
@@ -33,11 +33,12 @@ TRACED_MODULES = ("botocore",)
 
 
 def _table_name() -> str:
-    name = os.environ.get("TABLE_NAME", "").strip()
+    name = os.environ.get(contract.TABLE_NAME_ENV, "").strip()
     if not name:
         raise RuntimeError(
-            "TABLE_NAME is not set: the Lambda function needs the ledger table's name in its "
-            "TABLE_NAME environment variable (the ServiceStack sets it)"
+            f"{contract.TABLE_NAME_ENV} is not set: the Lambda function needs the ledger "
+            f"table's name in its {contract.TABLE_NAME_ENV} environment variable (the "
+            "ServiceStack sets it)"
         )
     return name
 
@@ -45,12 +46,15 @@ def _table_name() -> str:
 # Built once per execution environment (cold start) and reused by every invocation.
 TABLE_NAME = _table_name()
 logger = Logger()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
+metrics = Metrics(
+    namespace=os.environ.get(contract.POWERTOOLS_METRICS_NAMESPACE_ENV)
+    or contract.METRICS_NAMESPACE
+)
 tracer = Tracer(patch_modules=TRACED_MODULES)
 # Stages that share an account keep their business metrics apart (the stack sets it).
-STAGE_NAME = os.environ.get("STAGE_NAME", "").strip()
+STAGE_NAME = os.environ.get(contract.STAGE_NAME_ENV, "").strip()
 if STAGE_NAME:
-    metrics.set_default_dimensions(stage=STAGE_NAME)
+    metrics.set_default_dimensions(**{contract.METRICS_STAGE_DIMENSION: STAGE_NAME})
 # No endpoint_url: boto3 resolves it itself, so AWS_ENDPOINT_URL points it at an emulator.
 repository = LedgerRepository(boto3.client("dynamodb"), TABLE_NAME)
 
@@ -91,9 +95,11 @@ def _report(result: BatchResult) -> None:
             "Record could not be recorded",
             extra={"record_index": failure.index, "key": failure.key, "reason": failure.reason},
         )
-    metrics.add_metric(name="FilesRecorded", unit=MetricUnit.Count, value=len(result.recorded))
-    metrics.add_metric(name="RecordFailures", unit=MetricUnit.Count, value=len(result.failures))
-    metrics.add_metric(
-        name="DuplicatesSkipped", unit=MetricUnit.Count, value=len(result.duplicates)
-    )
-    metrics.add_metric(name="StaleEventsSkipped", unit=MetricUnit.Count, value=len(result.stale))
+    counts = {
+        contract.METRIC_FILES_RECORDED: len(result.recorded),
+        contract.METRIC_RECORD_FAILURES: len(result.failures),
+        contract.METRIC_DUPLICATES_SKIPPED: len(result.duplicates),
+        contract.METRIC_STALE_EVENTS_SKIPPED: len(result.stale),
+    }
+    for name, count in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)

@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+import contract
 from handler.ledger import (
     ORDER_VALUE_RANGES,
     LedgerEntry,
@@ -14,8 +15,8 @@ from handler.ledger import (
     is_usable_order,
 )
 
-PARTITION_KEY = "filename"
-ORDER_ATTRIBUTE = "sequencer_order"
+PARTITION_KEY = contract.PARTITION_KEY
+ORDER_ATTRIBUTE = contract.ORDER_ATTRIBUTE
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # Atomic: a write happens if the key is new, if the stored item has no usable ordering
 # value (a backfill, the original demo's schema, an item written by hand: older than any
@@ -96,15 +97,15 @@ def to_item(entry: LedgerEntry) -> dict[str, dict[str, str]]:
     """The DynamoDB item (low-level attribute values) for ``entry``."""
     item = {
         PARTITION_KEY: {"S": entry.filename},
-        "bucket": {"S": entry.bucket},
-        "size": {"N": str(entry.size)},
-        "etag": {"S": entry.etag},
-        "event_time": {"S": entry.event_time},
-        "event_name": {"S": entry.event_name},
+        contract.ATTR_BUCKET: {"S": entry.bucket},
+        contract.ATTR_SIZE: {"N": str(entry.size)},
+        contract.ATTR_ETAG: {"S": entry.etag},
+        contract.ATTR_EVENT_TIME: {"S": entry.event_time},
+        contract.ATTR_EVENT_NAME: {"S": entry.event_name},
         ORDER_ATTRIBUTE: {"S": entry.order},
     }
     if entry.version_id is not None:
-        item["version_id"] = {"S": entry.version_id}
+        item[contract.ATTR_VERSION_ID] = {"S": entry.version_id}
     if entry.sequencer is not None:
-        item["sequencer"] = {"S": entry.sequencer}
+        item[contract.ATTR_SEQUENCER] = {"S": entry.sequencer}
     return item

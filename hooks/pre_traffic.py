@@ -18,6 +18,8 @@ from urllib.parse import quote_plus
 
 import boto3
 
+import contract
+
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 
@@ -38,10 +40,10 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            target_version_arn=os.environ["TARGET_VERSION_ARN"],
-            table_name=os.environ["TABLE_NAME"],
-            bucket_name=os.environ["HEALTHCHECK_BUCKET_NAME"],
-            key_prefix=os.environ["HEALTHCHECK_KEY_PREFIX"],
+            target_version_arn=os.environ[contract.HOOK_ENV_TARGET_VERSION_ARN],
+            table_name=os.environ[contract.HOOK_ENV_TABLE_NAME],
+            bucket_name=os.environ[contract.HOOK_ENV_BUCKET_NAME],
+            key_prefix=os.environ[contract.HOOK_ENV_KEY_PREFIX],
         )
 
 
@@ -87,12 +89,12 @@ def check_new_version(deployment_id: str, clients: Clients, settings: Settings) 
         _invoke(clients, settings, synthetic_s3_event(settings.bucket_name, key, sequencer))
         item = clients.dynamodb.get_item(
             TableName=settings.table_name,
-            Key={"filename": {"S": key}},
+            Key={contract.PARTITION_KEY: {"S": key}},
             ConsistentRead=True,
         ).get("Item")
         if item is None:
             raise HealthCheckFailedError(f"no ledger item for {key!r} after a successful invoke")
-        recorded = item.get("sequencer", {}).get("S")
+        recorded = item.get(contract.ATTR_SEQUENCER, {}).get("S")
         if recorded != sequencer:
             raise HealthCheckFailedError(
                 f"ledger item for {key!r} has sequencer {recorded!r}, expected {sequencer!r}"
@@ -119,7 +121,9 @@ def _clean_up(clients: Clients, settings: Settings, key: str, deployment_id: str
     # A leftover health-check item is harmless (reserved prefix) and must not decide the
     # release, so a failed delete is logged, not raised.
     try:
-        clients.dynamodb.delete_item(TableName=settings.table_name, Key={"filename": {"S": key}})
+        clients.dynamodb.delete_item(
+            TableName=settings.table_name, Key={contract.PARTITION_KEY: {"S": key}}
+        )
     except Exception as error:  # cleanup is best effort
         _log(
             "warning",

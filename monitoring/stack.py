@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from cdk_monitoring_constructs import (
     AlarmFactoryDefaults,
@@ -21,14 +21,25 @@ from cdk_monitoring_constructs import (
 )
 from constructs import Construct
 
-from config import constants as c
+import contract
+from service.settings import S3_REQUEST_METRICS_ID
 from service.stack import ServiceStack
+
+# Alarms the monitoring facade would make start with this (it makes none today: the
+# service stack owns every alarm, so the dashboard never duplicates one).
+MONITORING_ALARM_PREFIX_FORMAT = contract.SERVICE_NAME + "-{stage}"
+# Three hours: a 5-minute canary is readable at one-minute resolution, and a deployment
+# from earlier in the shift is still on screen to compare against.
+DASHBOARD_RANGE = Duration.hours(3)
+DASHBOARD_METRIC_PERIOD = Duration.minutes(1)
+DASHBOARD_LATENCY_PERCENTILES = ("p50", "p90", "p99")
 
 FULL_WIDTH = 24
 ALARM_STATUS_HEIGHT = 4
 
 HOW_TO_READ = f"""\
-**Reading this during a deployment.** New code takes 10% of the `{c.ALIAS_NAME}` alias's traffic
+**Reading this during a deployment.** New code takes 10% of the \
+`{contract.ALIAS_NAME}` alias's traffic
 for 5 minutes. *Alarms*: if an alarm gating the deployment (function errors, latency,
 throttles) goes to ALARM, CodeDeploy rolls back by itself. *Per version*: the old and the new
 version are two lines; compare errors and duration, not invocations (the new one gets a
@@ -50,7 +61,7 @@ class MonitoringStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.service = service
         stage_name = service.stage_config.name
-        self.dashboard_name = c.DASHBOARD_NAME_FORMAT.format(stage=stage_name)
+        self.dashboard_name = contract.DASHBOARD_NAME_FORMAT.format(stage=stage_name)
         # cdk.json makes cross-stack references weak (Fn::GetStackOutput): nothing in the
         # service stack is pinned by the dashboard, so the service can always change. The
         # outputs must exist before this stack resolves them: deploy the service first.
@@ -65,7 +76,7 @@ class MonitoringStack(Stack):
             create_dashboard=True,
             create_summary_dashboard=False,
             create_alarm_dashboard=False,
-            detail_dashboard_range=c.DASHBOARD_RANGE,
+            detail_dashboard_range=DASHBOARD_RANGE,
         )
         self.facade = self._build_facade(stage_name)
         self._add_overview(stage_name)
@@ -92,7 +103,7 @@ class MonitoringStack(Stack):
             self,
             "Monitoring",
             alarm_factory_defaults=AlarmFactoryDefaults(
-                alarm_name_prefix=c.MONITORING_ALARM_PREFIX_FORMAT.format(stage=stage_name),
+                alarm_name_prefix=MONITORING_ALARM_PREFIX_FORMAT.format(stage=stage_name),
                 actions_enabled=True,
                 action=SnsAlarmActionStrategy(on_alarm_topic=topic, on_ok_topic=topic),
             ),
@@ -100,7 +111,7 @@ class MonitoringStack(Stack):
         )
 
     def _add_overview(self, stage_name: str) -> None:
-        self.facade.add_large_header(f"{c.SERVICE_NAME} · {stage_name}")
+        self.facade.add_large_header(f"{contract.SERVICE_NAME} · {stage_name}")
         self.facade.add_widget(
             cloudwatch.TextWidget(markdown=HOW_TO_READ, width=FULL_WIDTH, height=3)
         )
@@ -134,10 +145,10 @@ class MonitoringStack(Stack):
             metric_name="PutRequests",
             dimensions_map={
                 "BucketName": self.service.bucket.bucket_name,
-                "FilterId": c.S3_REQUEST_METRICS_ID,
+                "FilterId": S3_REQUEST_METRICS_ID,
             },
             statistic="Sum",
-            period=c.DASHBOARD_METRIC_PERIOD,
+            period=DASHBOARD_METRIC_PERIOD,
             label="Uploads (S3 PUT requests)",
         )
         self.facade.monitor_custom(
@@ -146,25 +157,28 @@ class MonitoringStack(Stack):
             metric_groups=[
                 CustomMetricGroup(
                     title="Uploads vs files recorded",
-                    metrics=[uploads, self._ledger_metric(c.METRIC_FILES_RECORDED, "Recorded")],
+                    metrics=[
+                        uploads,
+                        self._ledger_metric(contract.METRIC_FILES_RECORDED, "Recorded"),
+                    ],
                 ),
                 CustomMetricGroup(
                     title="Record failures",
-                    metrics=[self._ledger_metric(c.METRIC_RECORD_FAILURES, "Failures")],
+                    metrics=[self._ledger_metric(contract.METRIC_RECORD_FAILURES, "Failures")],
                 ),
             ],
         )
 
     def _ledger_metric(self, name: str, label: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
-            namespace=c.METRICS_NAMESPACE,
+            namespace=contract.METRICS_NAMESPACE,
             metric_name=name,
             dimensions_map={
-                c.METRICS_SERVICE_DIMENSION: c.SERVICE_NAME,
-                c.METRICS_STAGE_DIMENSION: self.service.stage_config.name,
+                contract.METRICS_SERVICE_DIMENSION: contract.SERVICE_NAME,
+                contract.METRICS_STAGE_DIMENSION: self.service.stage_config.name,
             },
             statistic="Sum",
-            period=c.DASHBOARD_METRIC_PERIOD,
+            period=DASHBOARD_METRIC_PERIOD,
             label=label,
         )
 
@@ -176,7 +190,7 @@ class MonitoringStack(Stack):
         alias = self.service.alias
         self.facade.monitor_custom(
             alarm_friendly_name="LiveAlias",
-            human_readable_name=f"Function: {c.ALIAS_NAME} alias (all versions together)",
+            human_readable_name=f"Function: {contract.ALIAS_NAME} alias (all versions together)",
             metric_groups=[
                 CustomMetricGroup(
                     title="Invocations and throttles",
@@ -192,9 +206,9 @@ class MonitoringStack(Stack):
                     title="Duration (ms)",
                     metrics=[
                         alias.metric_duration(
-                            statistic=percentile, label=percentile, period=c.DASHBOARD_METRIC_PERIOD
+                            statistic=percentile, label=percentile, period=DASHBOARD_METRIC_PERIOD
                         )
-                        for percentile in c.DASHBOARD_LATENCY_PERCENTILES
+                        for percentile in DASHBOARD_LATENCY_PERCENTILES
                     ],
                 ),
                 CustomMetricGroup(
@@ -204,7 +218,7 @@ class MonitoringStack(Stack):
                             "ConcurrentExecutions",
                             statistic="Maximum",
                             label="Concurrent",
-                            period=c.DASHBOARD_METRIC_PERIOD,
+                            period=DASHBOARD_METRIC_PERIOD,
                         )
                     ],
                 ),
@@ -212,7 +226,7 @@ class MonitoringStack(Stack):
         )
         self.facade.monitor_custom(
             alarm_friendly_name="LiveAliasPerVersion",
-            human_readable_name=f"Function: {c.ALIAS_NAME} alias, one line per version",
+            human_readable_name=f"Function: {contract.ALIAS_NAME} alias, one line per version",
             metric_groups=[
                 CustomMetricGroup(
                     title="Invocations by version",
@@ -230,14 +244,14 @@ class MonitoringStack(Stack):
 
     @staticmethod
     def _sum(label: str) -> dict[str, Any]:
-        return {"statistic": "Sum", "label": label, "period": c.DASHBOARD_METRIC_PERIOD}
+        return {"statistic": "Sum", "label": label, "period": DASHBOARD_METRIC_PERIOD}
 
     def _per_version(self, metric_name: str, statistic: str) -> cloudwatch.MathExpression:
         # Lambda publishes invocations of an alias with an ExecutedVersion dimension; the
         # versions' numbers change with every deployment, so a search finds them all.
         function_name = self.service.function.function_name
-        resource = f"{function_name}:{c.ALIAS_NAME}"
-        period = int(c.DASHBOARD_METRIC_PERIOD.to_seconds())
+        resource = f"{function_name}:{contract.ALIAS_NAME}"
+        period = int(DASHBOARD_METRIC_PERIOD.to_seconds())
         search = (
             "{AWS/Lambda,ExecutedVersion,FunctionName,Resource} "
             f'MetricName="{metric_name}" FunctionName="{function_name}" Resource="{resource}"'
@@ -246,7 +260,7 @@ class MonitoringStack(Stack):
             expression=f"SEARCH('{search}', '{statistic}', {period})",
             using_metrics={},
             label="version ${PROP('Dim.ExecutedVersion')}",
-            period=c.DASHBOARD_METRIC_PERIOD,
+            period=DASHBOARD_METRIC_PERIOD,
         )
 
     def _add_failure_queue(self) -> None:

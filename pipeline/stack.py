@@ -16,9 +16,17 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.aws_codepipeline import PipelineType
 from constructs import Construct
 
-from config import constants as c
+import contract
 from config.settings import AppConfig, PipelineConfig, StageConfig
 from service.stage import LedgerStage
+
+# The CDK CLI the self-mutation step uses: the same version package.json pins (a test
+# keeps the two equal), so the pipeline never updates itself with a different CLI.
+CDK_CLI_VERSION = "2.1148.1"
+# `cdk bootstrap`'s default qualifier: names the roles the stage checks assume.
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+# CodeBuild's runtimes: Python as the constraints were generated with, Node for the CLI.
+BUILD_RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
 
 # The synth step: install from the pinned files, lint and test (a failure stops the
 # pipeline before it mutates itself), then synthesize, cdk-nag included.
@@ -74,14 +82,14 @@ class PipelineStack(Stack):
         return pipelines.CodePipeline(
             self,
             "Pipeline",
-            pipeline_name=c.PIPELINE_STACK_NAME,
+            pipeline_name=contract.PIPELINE_STACK_NAME,
             pipeline_type=PipelineType.V2,
             synth=self.synth,
             self_mutation=True,
             # Stages may live in other accounts: their artifacts need a KMS key they can use.
             cross_account_keys=True,
             enable_key_rotation=True,
-            cli_version=c.CDK_CLI_VERSION,
+            cli_version=CDK_CLI_VERSION,
             # One asset project instead of one per asset: fewer roles, same result.
             publish_assets_in_parallel=False,
             code_build_defaults=pipelines.CodeBuildOptions(
@@ -90,7 +98,7 @@ class PipelineStack(Stack):
                     compute_type=codebuild.ComputeType.SMALL,
                 ),
                 partial_build_spec=codebuild.BuildSpec.from_object(
-                    {"phases": {"install": {"runtime-versions": c.BUILD_RUNTIME_VERSIONS}}}
+                    {"phases": {"install": {"runtime-versions": BUILD_RUNTIME_VERSIONS}}}
                 ),
             ),
         )
@@ -98,7 +106,7 @@ class PipelineStack(Stack):
     def _add_stage(self, stage: StageConfig) -> LedgerStage:
         ledger_stage = LedgerStage(
             self,
-            f"{c.STACK_PREFIX}-{stage.name}",
+            contract.stage_stack_prefix(stage.name),
             stage=stage,
             app_config=self.app_config,
             smoke_test_account=self.config.account,
@@ -132,7 +140,7 @@ class PipelineStack(Stack):
             "Diff",
             input=self.synth.primary_output,
             commands=[
-                f"npx --yes aws-cdk@{c.CDK_CLI_VERSION} diff --app . --no-change-set '{selector}'"
+                f"npx --yes aws-cdk@{CDK_CLI_VERSION} diff --app . --no-change-set '{selector}'"
             ],
             role_policy_statements=[
                 iam.PolicyStatement(
@@ -151,7 +159,7 @@ class PipelineStack(Stack):
             region="",
             account=stage.account,
             resource="role",
-            resource_name=c.smoke_test_role_name(stage.name, stage.region),
+            resource_name=contract.smoke_test_role_name(stage.name, stage.region),
         )
         return pipelines.CodeBuildStep(
             "SmokeTest",
@@ -159,12 +167,12 @@ class PipelineStack(Stack):
             install_commands=["python -m pip install --quiet boto3 -c constraints.txt"],
             commands=[
                 "python -m scripts.smoke_test "
-                f"--region {stage.region} --timeout {c.SMOKE_TEST_TIMEOUT_SECONDS}"
+                f"--region {stage.region} --timeout {contract.SMOKE_TEST_TIMEOUT_SECONDS}"
             ],
             env_from_cfn_outputs={
-                "BUCKET_NAME": outputs[c.OUTPUT_BUCKET_NAME],
-                "TABLE_NAME": outputs[c.OUTPUT_TABLE_NAME],
-                "SMOKE_TEST_ROLE_ARN": outputs[c.OUTPUT_SMOKE_TEST_ROLE_ARN],
+                contract.SMOKE_TEST_ENV_BUCKET_NAME: outputs[contract.OUTPUT_BUCKET_NAME],
+                contract.SMOKE_TEST_ENV_TABLE_NAME: outputs[contract.OUTPUT_TABLE_NAME],
+                contract.SMOKE_TEST_ENV_ROLE_ARN: outputs[contract.OUTPUT_SMOKE_TEST_ROLE_ARN],
             },
             # Only the stage's own smoke-test role, which in turn can only touch
             # smoke-test objects and items (service/stack.py).
@@ -180,6 +188,6 @@ class PipelineStack(Stack):
             account=stage.account,
             resource="role",
             resource_name=(
-                f"cdk-{c.BOOTSTRAP_QUALIFIER}-{purpose}-role-{stage.account}-{stage.region}"
+                f"cdk-{BOOTSTRAP_QUALIFIER}-{purpose}-role-{stage.account}-{stage.region}"
             ),
         )

@@ -16,14 +16,15 @@ from typing import Any
 
 import boto3
 
-from config import constants as c
+import contract
+from sandbox import settings
 from sandbox.faults import Faults
 from sandbox.runtime import FunctionIdentity, FunctionWorker, lambda_context, redrive_failures
 from sandbox.sandbox import Sandbox, plain_items
 from sandbox.template import FunctionSpec, TemplateError
 
-STATE_PATH = Path(c.SANDBOX_STATE_DIR) / c.SANDBOX_STATE_FILE
-FUNCTION_LOG = Path(c.SANDBOX_STATE_DIR) / "function.log"
+STATE_PATH = Path(settings.SANDBOX_STATE_DIR) / settings.SANDBOX_STATE_FILE
+FUNCTION_LOG = Path(settings.SANDBOX_STATE_DIR) / "function.log"
 # Keys that S3 encodes awkwardly in notifications: the handler must decode them all.
 DEMO_KEYS = (
     "reports/2024/q1 summary.csv",
@@ -103,7 +104,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-delay",
         type=float,
-        default=c.SANDBOX_RETRY_DELAY_SECONDS,
+        default=settings.SANDBOX_RETRY_DELAY_SECONDS,
         help="seconds before Lambda's first retry, doubling after (AWS: ~60)",
     )
     faults = parser.add_argument_group("fault injection")
@@ -225,7 +226,7 @@ def _demo(args: argparse.Namespace) -> int:
             f"\n{len(items)} ledger items, {len(failures)} events in the failure queue "
             f"({sb.progress_line()})"
         )
-        missing = set(DEMO_KEYS) - {item[c.PARTITION_KEY] for item in items}
+        missing = set(DEMO_KEYS) - {item[contract.PARTITION_KEY] for item in items}
     if missing:
         print(f"sandbox: not recorded: {sorted(missing)}", file=sys.stderr)
         return 1
@@ -234,7 +235,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 def format_table(items: list[dict[str, Any]]) -> str:
     """The ledger as a text table, one row per item."""
-    columns = (c.PARTITION_KEY, "size", "event_time", "event_name", "etag")
+    columns = (
+        contract.PARTITION_KEY,
+        contract.ATTR_SIZE,
+        contract.ATTR_EVENT_TIME,
+        contract.ATTR_EVENT_NAME,
+        contract.ATTR_ETAG,
+    )
     rows = [[_cell(item.get(column)) for column in columns] for item in items]
     widths = [max([len(col)] + [len(row[i]) for row in rows]) for i, col in enumerate(columns)]
     lines = ["  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True))]
@@ -282,8 +289,8 @@ def _client(state: dict[str, Any], service: str) -> Any:
         service,
         endpoint_url=state["endpoint_url"],
         region_name=state["region"],
-        aws_access_key_id=c.SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=c.SANDBOX_SECRET_KEY,
+        aws_access_key_id=settings.SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=settings.SANDBOX_SECRET_KEY,
     )
 
 

@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from config import constants as c
+from sandbox import settings
 
 
 class _QuietRequestHandler(MotoRequestHandler):
@@ -29,7 +29,7 @@ class _QuietRequestHandler(MotoRequestHandler):
 class MotoServer:
     """moto in server mode on a free port of 127.0.0.1."""
 
-    def __init__(self, host: str = c.SANDBOX_HOST, port: int = 0) -> None:
+    def __init__(self, host: str = settings.SANDBOX_HOST, port: int = 0) -> None:
         app = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_QuietRequestHandler
@@ -44,7 +44,7 @@ class MotoServer:
 
     @property
     def url(self) -> str:
-        return f"http://{c.SANDBOX_HOST}:{self.port}"
+        return f"http://{settings.SANDBOX_HOST}:{self.port}"
 
     def start(self) -> None:
         self._thread.start()

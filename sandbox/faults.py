@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from config import constants as c
+from sandbox import settings
 
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
 # Proxies must not forward these (RFC 9110 section 7.6.1); we re-frame every body.
@@ -90,7 +90,7 @@ class FaultProxy:
         self.injected: dict[str, int] = {"throttled": 0, "internal": 0, "access_denied": 0}
         self.forwarded = 0
         self._upstream = urlsplit(upstream_url)
-        self._server = ThreadingHTTPServer((c.SANDBOX_HOST, 0), self._handler_class())
+        self._server = ThreadingHTTPServer((settings.SANDBOX_HOST, 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="sandbox-fault-proxy", daemon=True
@@ -98,7 +98,7 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{c.SANDBOX_HOST}:{self._server.server_address[1]}"
+        return f"http://{settings.SANDBOX_HOST}:{self._server.server_address[1]}"
 
     def start(self) -> None:
         self._thread.start()
@@ -169,7 +169,7 @@ class FaultProxy:
 
             def _forward(self, body: bytes) -> None:
                 connection = http.client.HTTPConnection(
-                    upstream.hostname or c.SANDBOX_HOST, upstream.port, timeout=60
+                    upstream.hostname or settings.SANDBOX_HOST, upstream.port, timeout=60
                 )
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}

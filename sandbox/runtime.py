@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from config import constants as c
+from sandbox import settings
 from sandbox.faults import Faults
 from sandbox.template import FunctionSpec
 
@@ -319,7 +319,7 @@ class LambdaRuntime:
         failure_queue_url: str | None,
         faults: Faults,
         retry_delay_seconds: float,
-        concurrency: int = c.SANDBOX_CONCURRENCY,
+        concurrency: int = settings.SANDBOX_CONCURRENCY,
         log: IO[bytes] | None = None,
         on_invocation: InvocationObserver | None = None,
     ) -> None:
@@ -422,7 +422,7 @@ class LambdaRuntime:
             QueueUrl=self._transport, MaxNumberOfMessages=SQS_BATCH, WaitTimeSeconds=0
         ).get("Messages", [])
         if not messages:
-            self._stop.wait(c.SANDBOX_POLL_INTERVAL_SECONDS)
+            self._stop.wait(settings.SANDBOX_POLL_INTERVAL_SECONDS)
             return
         self._accept([json.loads(m["Body"]) for m in messages])
         # Deleted only once Lambda's queue holds the events: nothing is ever in neither.
@@ -448,7 +448,9 @@ class LambdaRuntime:
                 rng.shuffle(deliveries)
             now, wall = time.monotonic(), time.time()
             for event in deliveries:
-                delay = rng.uniform(0, c.SANDBOX_SHUFFLE_WINDOW_SECONDS) if faults.shuffle else 0
+                delay = (
+                    rng.uniform(0, settings.SANDBOX_SHUFFLE_WINDOW_SECONDS) if faults.shuffle else 0
+                )
                 heapq.heappush(self._queue, _Invocation(now + delay, next(self._seq), event, wall))
             self.stats.events_received += len(events)
             self._condition.notify_all()

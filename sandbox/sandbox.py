@@ -30,7 +30,8 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
-from config import constants as c
+import contract
+from sandbox import settings
 from sandbox.emulator import MotoServer
 from sandbox.faults import FaultProxy, Faults
 from sandbox.metrics import MetricStore, cloudwatch_mirror, record_lambda_invocation
@@ -61,16 +62,16 @@ class Sandbox:
         self,
         cdk_out: Path = Path("cdk.out"),
         faults: Faults | None = None,
-        retry_delay_seconds: float = c.SANDBOX_RETRY_DELAY_SECONDS,
+        retry_delay_seconds: float = settings.SANDBOX_RETRY_DELAY_SECONDS,
         *,
-        concurrency: int = c.SANDBOX_CONCURRENCY,
+        concurrency: int = settings.SANDBOX_CONCURRENCY,
         port: int = 0,
         function_log: Path | None = None,
     ) -> None:
         self.template: ServiceTemplate = load_service_template(Path(cdk_out))
         self.faults = faults or Faults()
-        self.region = self.template.region or c.SANDBOX_FALLBACK_REGION
-        self.account = c.SANDBOX_ACCOUNT_ID
+        self.region = self.template.region or settings.SANDBOX_FALLBACK_REGION
+        self.account = settings.SANDBOX_ACCOUNT_ID
         self._retry_delay = retry_delay_seconds
         self._concurrency = concurrency
         self._port = port
@@ -185,8 +186,8 @@ class Sandbox:
                 service,
                 endpoint_url=self.endpoint_url,
                 region_name=self.region,
-                aws_access_key_id=c.SANDBOX_ACCESS_KEY,
-                aws_secret_access_key=c.SANDBOX_SECRET_KEY,
+                aws_access_key_id=settings.SANDBOX_ACCESS_KEY,
+                aws_secret_access_key=settings.SANDBOX_SECRET_KEY,
                 config=Config(retries={"mode": "standard"}),
             )
         return self._clients[service]
@@ -205,15 +206,15 @@ class Sandbox:
             self.failure_queue_url = physical[function.failure_queue_id].ref
         physical[template.bucket_id] = self._create_bucket(suffix)
         self.bucket_name = physical[template.bucket_id].ref
-        transport = self._create_queue(f"{c.SANDBOX_TRANSPORT_QUEUE}-{suffix}", {})
+        transport = self._create_queue(f"{settings.SANDBOX_TRANSPORT_QUEUE}-{suffix}", {})
         self.transport_queue_url = transport.ref
         self._notify_transport(transport.arn)
         self.function_name = physical_name(template.stack_name, function.logical_id, suffix, 64)
         arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
         physical[function.logical_id] = Physical(self.function_name, arn)
         resolver = Resolver(physical, self.region, self.account, template.stack_name)
-        table_ref = function.environment.get(c.TABLE_NAME_ENV)
-        self.table_name = resolver.resolve(table_ref, c.TABLE_NAME_ENV) if table_ref else ""
+        table_ref = function.environment.get(contract.TABLE_NAME_ENV)
+        self.table_name = resolver.resolve(table_ref, contract.TABLE_NAME_ENV) if table_ref else ""
         environment = self._function_environment(resolver)
         identity = FunctionIdentity(
             name=self.function_name,
@@ -295,9 +296,9 @@ class Sandbox:
             environment[name] = resolver.resolve(value, f"environment variable {name}")
         environment.update(
             {
-                "AWS_ACCESS_KEY_ID": c.SANDBOX_ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": c.SANDBOX_SECRET_KEY,
-                "AWS_SESSION_TOKEN": c.SANDBOX_ACCESS_KEY,
+                "AWS_ACCESS_KEY_ID": settings.SANDBOX_ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": settings.SANDBOX_SECRET_KEY,
+                "AWS_SESSION_TOKEN": settings.SANDBOX_ACCESS_KEY,
                 # There is no X-Ray daemon here; Lambda would provide one.
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
@@ -309,8 +310,8 @@ class Sandbox:
         """The variables that point the AWS CLI and boto3 at this sandbox."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": c.SANDBOX_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": c.SANDBOX_SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": settings.SANDBOX_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": settings.SANDBOX_SECRET_KEY,
             "AWS_DEFAULT_REGION": self.region,
         }
 
@@ -360,7 +361,7 @@ class Sandbox:
                 )
             if progress is not None:
                 progress(self.progress_line())
-            time.sleep(c.SANDBOX_POLL_INTERVAL_SECONDS)
+            time.sleep(settings.SANDBOX_POLL_INTERVAL_SECONDS)
 
     def progress_line(self) -> str:
         s = self._running_runtime().stats
@@ -426,7 +427,7 @@ def plain_items(raw_items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """DynamoDB items as plain Python values (numbers as int or float), sorted by key."""
     deserializer = TypeDeserializer()
     items = [{k: _plain(deserializer.deserialize(v)) for k, v in raw.items()} for raw in raw_items]
-    return sorted(items, key=lambda item: str(item.get(c.PARTITION_KEY, "")))
+    return sorted(items, key=lambda item: str(item.get(contract.PARTITION_KEY, "")))
 
 
 def _plain(value: Any) -> Any:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config import constants as c
+import contract
 
 LAMBDA_DEFAULT_RETRY_ATTEMPTS = 2  # Lambda's defaults when no EventInvokeConfig exists
 LAMBDA_DEFAULT_MAX_EVENT_AGE = 21600
@@ -84,7 +84,7 @@ def load_service_template(cdk_out: Path) -> ServiceTemplate:
     ]
     if not matches:
         raise TemplateError(
-            f"no stack in {cdk_out} has a Lambda function with handler {c.HANDLER_ENTRY!r}: "
+            f"no stack in {cdk_out} has a Lambda function with handler {contract.HANDLER_ENTRY!r}: "
             "is cdk.out from this project? Run `make synth`"
         )
     # The developer's own stage sits at the top of the app; the pipeline's stages sit one
@@ -132,7 +132,7 @@ def _function_ids(resources: dict[str, Any]) -> list[str]:
     return [
         lid
         for lid, r in _of_type(resources, "AWS::Lambda::Function").items()
-        if r.get("Properties", {}).get("Handler") == c.HANDLER_ENTRY
+        if r.get("Properties", {}).get("Handler") == contract.HANDLER_ENTRY
     ]
 
 
@@ -177,8 +177,8 @@ def _service_template(stack: dict[str, Any], template_path: Path) -> ServiceTemp
             "metadata on (the CDK CLI's default)"
         )
     asset_dir = (stack["dir"] / asset_path).resolve()
-    if not (asset_dir / c.HANDLER_PACKAGE).is_dir():
-        raise TemplateError(f"the function's asset {asset_dir} has no {c.HANDLER_PACKAGE}/")
+    if not (asset_dir / contract.HANDLER_PACKAGE).is_dir():
+        raise TemplateError(f"the function's asset {asset_dir} has no {contract.HANDLER_PACKAGE}/")
     destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
     function = FunctionSpec(
         logical_id=function_id,

@@ -25,13 +25,15 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+import contract
+
 # Everything the smoke test writes lives under this prefix: the stage's smoke-test role
 # may touch nothing else, and a reader of the ledger can tell test items from uploads.
-KEY_PREFIX = "smoke-tests/"
+KEY_PREFIX = contract.SMOKE_TEST_PREFIX
 # A space and a plus exercise the handler's URL-decoding (S3 sends "+" and "%2B").
 KEY_SUFFIX = " with space+plus.txt"
-PARTITION_KEY = "filename"
-DEFAULT_TIMEOUT_SECONDS = 120.0
+PARTITION_KEY = contract.PARTITION_KEY
+DEFAULT_TIMEOUT_SECONDS = float(contract.SMOKE_TEST_TIMEOUT_SECONDS)
 POLL_INTERVAL_SECONDS = 2.0
 
 
@@ -98,8 +100,8 @@ def wait_for_item(
 
 
 def check_item(item: dict[str, Any], *, bucket: str, size: int) -> None:
-    recorded_bucket = item.get("bucket", {}).get("S")
-    recorded_size = item.get("size", {}).get("N")
+    recorded_bucket = item.get(contract.ATTR_BUCKET, {}).get("S")
+    recorded_size = item.get(contract.ATTR_SIZE, {}).get("N")
     if recorded_bucket != bucket:
         raise SmokeTestFailedError(f"ledger item names bucket {recorded_bucket!r}, not {bucket!r}")
     if recorded_size is None or int(recorded_size) != size:
@@ -145,14 +147,19 @@ def run(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--bucket", default=os.environ.get("BUCKET_NAME"))
-    parser.add_argument("--table", default=os.environ.get("TABLE_NAME"))
+    parser.add_argument("--bucket", default=os.environ.get(contract.SMOKE_TEST_ENV_BUCKET_NAME))
+    parser.add_argument("--table", default=os.environ.get(contract.SMOKE_TEST_ENV_TABLE_NAME))
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS)
     parser.add_argument("--region", default=None)
-    parser.add_argument("--role-arn", default=os.environ.get("SMOKE_TEST_ROLE_ARN") or None)
+    parser.add_argument(
+        "--role-arn", default=os.environ.get(contract.SMOKE_TEST_ENV_ROLE_ARN) or None
+    )
     args = parser.parse_args(argv)
     if not args.bucket or not args.table:
-        parser.error("--bucket and --table are required (or set BUCKET_NAME and TABLE_NAME)")
+        parser.error(
+            "--bucket and --table are required (or set "
+            f"{contract.SMOKE_TEST_ENV_BUCKET_NAME} and {contract.SMOKE_TEST_ENV_TABLE_NAME})"
+        )
     return args
 
 

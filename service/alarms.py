@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -16,7 +17,36 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from config import constants as c
+import contract
+from service.settings import LAMBDA_TIMEOUT
+
+# Gating alarms watch the `live` alias during the 10%/5-minute canary. CodeDeploy only
+# acts on an alarm that reaches ALARM inside that window, so period x evaluation periods
+# must stay within 5 minutes: 1-minute periods, 2 breaching minutes out of 3 (one noisy
+# minute is not enough, two are, and the alarm can fire about 3 minutes into the canary).
+CANARY_WINDOW = Duration.minutes(5)
+GATE_PERIOD = Duration.minutes(1)
+GATE_EVALUATION_PERIODS = 3
+GATE_DATAPOINTS_TO_ALARM = 2
+# A release that breaks every invocation it gets shows ~10% errors at the alias while it
+# holds 10% of traffic; 5% trips on that with margin, while the old version's background
+# errors (normally zero for this service) stay far below.
+CANARY_ERROR_RATE_PERCENT = 5
+# ...counted only in a minute with at least this many errors, so a lone failure on a quiet
+# stage (1 of 3 invocations is 33%) cannot roll back a good release on its own.
+CANARY_MIN_ERRORS = 2
+# p99 at 80% of the timeout: the new version is close to being killed mid-batch.
+CANARY_P99_DURATION_FRACTION = 0.8
+CANARY_P99_DURATION_MS = int(LAMBDA_TIMEOUT.to_milliseconds() * CANARY_P99_DURATION_FRACTION)
+CANARY_THROTTLES = 1
+
+# Paging alarms: not part of the gate, they wake someone up. One 5-minute period each.
+PAGING_PERIOD = Duration.minutes(5)
+PAGING_EVALUATION_PERIODS = 1
+FUNCTION_ERRORS_THRESHOLD = 1
+FAILURE_QUEUE_MESSAGES_THRESHOLD = 1
+TABLE_THROTTLED_REQUESTS_THRESHOLD = 1
+TABLE_SYSTEM_ERRORS_THRESHOLD = 1
 
 # The table operations the service performs: PutItem (handler), GetItem/DeleteItem (hook).
 TABLE_OPERATIONS = [
@@ -34,13 +64,9 @@ class RunbookLinks:
     branch: str
 
     def url(self, name: str) -> str:
-        return c.RUNBOOK_URL_TEMPLATE.format(
+        return contract.RUNBOOK_URL_TEMPLATE.format(
             repository=self.repository, branch=self.branch, name=name
         )
-
-
-def alarm_name(stage_name: str, what: str) -> str:
-    return f"{c.SERVICE_NAME}-{stage_name}-{what}"
 
 
 class ServiceAlarms(Construct):
@@ -91,42 +117,42 @@ class ServiceAlarms(Construct):
         # not roll back a good release by itself (the pre-traffic hook vouches for the new
         # version; a version that breaks every invocation still fails twice soon enough).
         rate = cloudwatch.MathExpression(
-            expression=f"IF(errors >= {c.CANARY_MIN_ERRORS}, 100 * errors / invocations, 0)",
+            expression=f"IF(errors >= {CANARY_MIN_ERRORS}, 100 * errors / invocations, 0)",
             using_metrics={
-                "errors": alias.metric_errors(statistic="Sum", period=c.GATE_PERIOD),
-                "invocations": alias.metric_invocations(statistic="Sum", period=c.GATE_PERIOD),
+                "errors": alias.metric_errors(statistic="Sum", period=GATE_PERIOD),
+                "invocations": alias.metric_invocations(statistic="Sum", period=GATE_PERIOD),
             },
             label="Error rate (%) of the live alias",
-            period=c.GATE_PERIOD,
+            period=GATE_PERIOD,
         )
         return self._gate(
-            c.ALARM_CANARY_ERROR_RATE,
+            contract.ALARM_CANARY_ERROR_RATE,
             rate,
-            threshold=c.CANARY_ERROR_RATE_PERCENT,
+            threshold=CANARY_ERROR_RATE_PERCENT,
             summary=(
-                f"More than {c.CANARY_ERROR_RATE_PERCENT}% of invocations of the live alias "
+                f"More than {CANARY_ERROR_RATE_PERCENT}% of invocations of the live alias "
                 "failed. Gates canary deployments."
             ),
         )
 
     def _canary_p99_duration(self, alias: lambda_.Alias) -> cloudwatch.Alarm:
-        duration = alias.metric_duration(statistic="p99", period=c.GATE_PERIOD)
+        duration = alias.metric_duration(statistic="p99", period=GATE_PERIOD)
         return self._gate(
-            c.ALARM_CANARY_P99_DURATION,
+            contract.ALARM_CANARY_P99_DURATION,
             duration,
-            threshold=c.CANARY_P99_DURATION_MS,
+            threshold=CANARY_P99_DURATION_MS,
             summary=(
-                f"p99 duration of the live alias is at or above {c.CANARY_P99_DURATION_MS} ms "
-                f"({c.CANARY_P99_DURATION_FRACTION:.0%} of the timeout). Gates canary deployments."
+                f"p99 duration of the live alias is at or above {CANARY_P99_DURATION_MS} ms "
+                f"({CANARY_P99_DURATION_FRACTION:.0%} of the timeout). Gates canary deployments."
             ),
         )
 
     def _canary_throttles(self, alias: lambda_.Alias) -> cloudwatch.Alarm:
-        throttles = alias.metric_throttles(statistic="Sum", period=c.GATE_PERIOD)
+        throttles = alias.metric_throttles(statistic="Sum", period=GATE_PERIOD)
         return self._gate(
-            c.ALARM_CANARY_THROTTLES,
+            contract.ALARM_CANARY_THROTTLES,
             throttles,
-            threshold=c.CANARY_THROTTLES,
+            threshold=CANARY_THROTTLES,
             summary="Invocations of the live alias are being throttled. Gates canary deployments.",
         )
 
@@ -138,8 +164,8 @@ class ServiceAlarms(Construct):
             metric,
             threshold=threshold,
             summary=summary,
-            evaluation_periods=c.GATE_EVALUATION_PERIODS,
-            datapoints_to_alarm=c.GATE_DATAPOINTS_TO_ALARM,
+            evaluation_periods=GATE_EVALUATION_PERIODS,
+            datapoints_to_alarm=GATE_DATAPOINTS_TO_ALARM,
         )
 
     # Paging alarms: every stage, every version; they do not stop a deployment.
@@ -147,23 +173,23 @@ class ServiceAlarms(Construct):
     def _function_errors(self, function: lambda_.Function) -> cloudwatch.Alarm:
         # The unqualified function's metric covers every version and alias, including the
         # pre-traffic hook's invocations of a new version.
-        errors = function.metric_errors(statistic="Sum", period=c.PAGING_PERIOD)
+        errors = function.metric_errors(statistic="Sum", period=PAGING_PERIOD)
         return self._page(
-            c.ALARM_FUNCTION_ERRORS,
+            contract.ALARM_FUNCTION_ERRORS,
             errors,
-            threshold=c.FUNCTION_ERRORS_THRESHOLD,
+            threshold=FUNCTION_ERRORS_THRESHOLD,
             summary="The ledger function failed invocations (any version).",
         )
 
     def _failure_queue_not_empty(self, queue: sqs.Queue) -> cloudwatch.Alarm:
         # Maximum: one message left behind is an upload missing from the ledger.
         visible = queue.metric_approximate_number_of_messages_visible(
-            statistic="Maximum", period=c.PAGING_PERIOD
+            statistic="Maximum", period=PAGING_PERIOD
         )
         return self._page(
-            c.ALARM_FAILURE_QUEUE_NOT_EMPTY,
+            contract.ALARM_FAILURE_QUEUE_NOT_EMPTY,
             visible,
-            threshold=c.FAILURE_QUEUE_MESSAGES_THRESHOLD,
+            threshold=FAILURE_QUEUE_MESSAGES_THRESHOLD,
             summary=(
                 "S3 events gave up after Lambda's retries and wait in the failure queue: "
                 "those uploads are not in the ledger until redriven."
@@ -172,23 +198,23 @@ class ServiceAlarms(Construct):
 
     def _table_throttles(self, table: dynamodb.Table) -> cloudwatch.Alarm:
         throttled = table.metric_throttled_requests_for_operations(
-            operations=TABLE_OPERATIONS, statistic="Sum", period=c.PAGING_PERIOD
+            operations=TABLE_OPERATIONS, statistic="Sum", period=PAGING_PERIOD
         )
         return self._page(
-            c.ALARM_TABLE_THROTTLES,
+            contract.ALARM_TABLE_THROTTLES,
             throttled,
-            threshold=c.TABLE_THROTTLED_REQUESTS_THRESHOLD,
+            threshold=TABLE_THROTTLED_REQUESTS_THRESHOLD,
             summary="DynamoDB throttled requests to the ledger table.",
         )
 
     def _table_system_errors(self, table: dynamodb.Table) -> cloudwatch.Alarm:
         errors = table.metric_system_errors_for_operations(
-            operations=TABLE_OPERATIONS, statistic="Sum", period=c.PAGING_PERIOD
+            operations=TABLE_OPERATIONS, statistic="Sum", period=PAGING_PERIOD
         )
         return self._page(
-            c.ALARM_TABLE_SYSTEM_ERRORS,
+            contract.ALARM_TABLE_SYSTEM_ERRORS,
             errors,
-            threshold=c.TABLE_SYSTEM_ERRORS_THRESHOLD,
+            threshold=TABLE_SYSTEM_ERRORS_THRESHOLD,
             summary="DynamoDB returned internal server errors (HTTP 500) for the ledger table.",
         )
 
@@ -202,8 +228,8 @@ class ServiceAlarms(Construct):
             metric,
             threshold=threshold,
             summary=summary,
-            evaluation_periods=c.PAGING_EVALUATION_PERIODS,
-            datapoints_to_alarm=c.PAGING_EVALUATION_PERIODS,
+            evaluation_periods=PAGING_EVALUATION_PERIODS,
+            datapoints_to_alarm=PAGING_EVALUATION_PERIODS,
         )
 
     def _alarm(
@@ -216,7 +242,7 @@ class ServiceAlarms(Construct):
         evaluation_periods: int,
         datapoints_to_alarm: int,
     ) -> cloudwatch.Alarm:
-        name = alarm_name(self._stage_name, what)
+        name = contract.alarm_name(self._stage_name, what)
         alarm = cloudwatch.Alarm(
             self,
             what,

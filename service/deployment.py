@@ -19,8 +19,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+import contract
 from compliance import acknowledge, logical_id
-from config import constants as c
+from service import settings
 from service.functions import python_function
 
 
@@ -75,18 +76,18 @@ class CanaryDeployment(Construct):
             description="CodeDeploy pre-traffic hook: a synthetic upload through the new version.",
             role_description="Pre-traffic hook: invokes the new ledger version, checks its item.",
             asset_root=asset_root,
-            asset_excludes=c.HOOK_ASSET_EXCLUDES,
-            handler=c.HOOK_ENTRY,
-            memory_mb=c.HOOK_MEMORY_MB,
-            timeout=c.HOOK_TIMEOUT,
+            asset_excludes=settings.HOOK_ASSET_EXCLUDES,
+            handler=contract.HOOK_ENTRY,
+            memory_mb=settings.HOOK_MEMORY_MB,
+            timeout=settings.HOOK_TIMEOUT,
             removal_policy=removal_policy,
             environment={
                 # The version ARN changes with every release, so the hook is updated in the
                 # same CloudFormation change, before the alias update starts the deployment.
-                c.HOOK_ENV_TARGET_VERSION_ARN: new_version.function_arn,
-                c.HOOK_ENV_TABLE_NAME: table.table_name,
-                c.HOOK_ENV_BUCKET_NAME: bucket.bucket_name,
-                c.HOOK_ENV_KEY_PREFIX: c.HEALTHCHECK_KEY_PREFIX,
+                contract.HOOK_ENV_TARGET_VERSION_ARN: new_version.function_arn,
+                contract.HOOK_ENV_TABLE_NAME: table.table_name,
+                contract.HOOK_ENV_BUCKET_NAME: bucket.bucket_name,
+                contract.HOOK_ENV_KEY_PREFIX: contract.HEALTHCHECK_KEY_PREFIX,
             },
         )
         # Only the version under test: not $LATEST, not the alias, not the old versions.
@@ -102,7 +103,7 @@ class CanaryDeployment(Construct):
                 resources=[table.table_arn],
                 conditions={
                     "ForAllValues:StringLike": {
-                        "dynamodb:LeadingKeys": [f"{c.HEALTHCHECK_KEY_PREFIX}*"]
+                        "dynamodb:LeadingKeys": [f"{contract.HEALTHCHECK_KEY_PREFIX}*"]
                     }
                 },
             )

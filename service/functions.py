@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from compliance import acknowledge
-from config import constants as c
+from service import settings
 
 # One runtime for every function: the one the pinned Powertools layer is published for.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -47,7 +47,7 @@ def python_function(
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
-        retention=c.LOG_RETENTION,
+        retention=settings.LOG_RETENTION,
         removal_policy=removal_policy,
     )
     function = lambda_.Function(

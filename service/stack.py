@@ -27,9 +27,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+import contract
 from compliance import acknowledge, logical_id
-from config import constants as c
 from config.settings import StageConfig
+from service import settings
 from service.alarms import RunbookLinks, ServiceAlarms
 from service.deployment import CanaryDeployment
 from service.functions import python_function
@@ -54,7 +55,7 @@ class ServiceStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.stage_config = stage
         self._removal = RemovalPolicy.RETAIN if stage.retain_data else RemovalPolicy.DESTROY
-        Tags.of(self).add("service", c.SERVICE_NAME)
+        Tags.of(self).add("service", contract.SERVICE_NAME)
         Tags.of(self).add("stage", stage.name)
 
         self.access_logs_bucket = self._build_access_logs_bucket()
@@ -87,7 +88,7 @@ class ServiceStack(Stack):
             enforce_ssl=True,
             minimum_tls_version=1.2,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=c.ACCESS_LOG_EXPIRATION)],
+            lifecycle_rules=[s3.LifecycleRule(expiration=settings.ACCESS_LOG_EXPIRATION)],
             removal_policy=self._removal,
             auto_delete_objects=not self.stage_config.retain_data,
         )
@@ -106,11 +107,11 @@ class ServiceStack(Stack):
             # Request metrics (PutRequests, per minute) are how the dashboard counts uploads
             # against FilesRecorded; S3 publishes them only for a metrics configuration, at
             # CloudWatch custom-metric prices. Storage metrics are daily: too slow for that.
-            metrics=[s3.BucketMetrics(id=c.S3_REQUEST_METRICS_ID)],
+            metrics=[s3.BucketMetrics(id=settings.S3_REQUEST_METRICS_ID)],
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    noncurrent_version_expiration=c.NONCURRENT_VERSION_EXPIRATION,
-                    abort_incomplete_multipart_upload_after=c.INCOMPLETE_UPLOAD_EXPIRATION,
+                    noncurrent_version_expiration=settings.NONCURRENT_VERSION_EXPIRATION,
+                    abort_incomplete_multipart_upload_after=settings.INCOMPLETE_UPLOAD_EXPIRATION,
                     expired_object_delete_marker=True,
                 )
             ],
@@ -123,7 +124,7 @@ class ServiceStack(Stack):
             self,
             "LedgerTable",
             partition_key=dynamodb.Attribute(
-                name=c.PARTITION_KEY, type=dynamodb.AttributeType.STRING
+                name=contract.PARTITION_KEY, type=dynamodb.AttributeType.STRING
             ),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
@@ -141,7 +142,7 @@ class ServiceStack(Stack):
             "FailureQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=c.FAILURE_QUEUE_RETENTION,
+            retention_period=settings.FAILURE_QUEUE_RETENTION,
             removal_policy=self._removal,
         )
         acknowledge(
@@ -160,20 +161,20 @@ class ServiceStack(Stack):
             description="Records each S3 upload in the ledger table.",
             role_description="Ledger function: writes its own table, log group and queue only.",
             asset_root=REPOSITORY_ROOT,
-            asset_excludes=c.HANDLER_ASSET_EXCLUDES,
-            handler=c.HANDLER_ENTRY,
-            memory_mb=c.LAMBDA_MEMORY_MB,
-            timeout=c.LAMBDA_TIMEOUT,
+            asset_excludes=settings.HANDLER_ASSET_EXCLUDES,
+            handler=contract.HANDLER_ENTRY,
+            memory_mb=contract.LAMBDA_MEMORY_MB,
+            timeout=settings.LAMBDA_TIMEOUT,
             removal_policy=self._removal,
             traced=True,
             layers=[self._powertools_layer()],
             reserved_concurrent_executions=self.stage_config.reserved_concurrency,
             environment={
-                c.TABLE_NAME_ENV: self.table.table_name,
-                "POWERTOOLS_SERVICE_NAME": c.SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
+                contract.TABLE_NAME_ENV: self.table.table_name,
+                contract.POWERTOOLS_SERVICE_NAME_ENV: contract.SERVICE_NAME,
+                contract.POWERTOOLS_METRICS_NAMESPACE_ENV: contract.METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
-                c.STAGE_NAME_ENV: self.stage_config.name,
+                contract.STAGE_NAME_ENV: self.stage_config.name,
             },
         )
 
@@ -181,7 +182,7 @@ class ServiceStack(Stack):
         # AWS publishes each release's layer ARN in a public SSM parameter; resolving it
         # at deploy time keeps synth offline and the layer equal to the pinned library.
         layer_arn = ssm.StringParameter.value_for_string_parameter(
-            self, c.POWERTOOLS_LAYER_PARAMETER
+            self, settings.POWERTOOLS_LAYER_PARAMETER
         )
         return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
 
@@ -191,10 +192,10 @@ class ServiceStack(Stack):
         return lambda_.Alias(
             self,
             "LiveAlias",
-            alias_name=c.ALIAS_NAME,
+            alias_name=contract.ALIAS_NAME,
             version=self.function.current_version,
-            retry_attempts=c.ASYNC_RETRY_ATTEMPTS,
-            max_event_age=c.ASYNC_MAX_EVENT_AGE,
+            retry_attempts=settings.ASYNC_RETRY_ATTEMPTS,
+            max_event_age=settings.ASYNC_MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(self.failure_queue),
         )
 
@@ -210,7 +211,7 @@ class ServiceStack(Stack):
         )
         # CDK's own singleton function that writes the bucket's notification configuration
         # at deploy time; its role is made inside CDK and cannot be replaced.
-        notifications_handler = self.node.find_child(c.BUCKET_NOTIFICATIONS_HANDLER_ID)
+        notifications_handler = self.node.find_child(settings.BUCKET_NOTIFICATIONS_HANDLER_ID)
         acknowledge(
             notifications_handler,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -223,7 +224,7 @@ class ServiceStack(Stack):
         topic = sns.Topic(
             self,
             "AlarmTopic",
-            display_name=f"{c.SERVICE_NAME} {self.stage_config.name} alarms",
+            display_name=f"{contract.SERVICE_NAME} {self.stage_config.name} alarms",
             master_key=self._build_alarm_topic_key(),
             enforce_ssl=True,
         )
@@ -240,7 +241,7 @@ class ServiceStack(Stack):
                         "aws:SourceArn": self.format_arn(
                             service="cloudwatch",
                             resource="alarm",
-                            resource_name=f"{c.SERVICE_NAME}-{self.stage_config.name}-*",
+                            resource_name=contract.alarm_name(self.stage_config.name, "*"),
                             arn_format=ArnFormat.COLON_RESOURCE_NAME,
                         )
                     }
@@ -286,10 +287,10 @@ class ServiceStack(Stack):
         # A release the pre-traffic hook rejects trips no alarm (no user traffic reached
         # it), so CodeDeploy's own state change is what tells people a release stopped.
         message = events.RuleTargetInput.from_text(
-            f"{c.SERVICE_NAME} {self.stage_config.name}: CodeDeploy deployment "
+            f"{contract.SERVICE_NAME} {self.stage_config.name}: CodeDeploy deployment "
             f"{events.EventField.from_path('$.detail.deploymentId')} ended in "
             f"{events.EventField.from_path('$.detail.state')}; the live alias is back on the "
-            f"previous version. Runbook: {runbooks.url(c.DEPLOYMENT_ROLLED_BACK_RUNBOOK)}"
+            f"previous version. Runbook: {runbooks.url(contract.DEPLOYMENT_ROLLED_BACK_RUNBOOK)}"
         )
         events.Rule(
             self,
@@ -299,7 +300,7 @@ class ServiceStack(Stack):
                 source=["aws.codedeploy"],
                 detail_type=["CodeDeploy Deployment State-change Notification"],
                 detail={
-                    "state": list(c.DEPLOYMENT_FAILED_STATES),
+                    "state": list(settings.DEPLOYMENT_FAILED_STATES),
                     "application": [self.deployment_group.application.application_name],
                     "deploymentGroup": [self.deployment_group.deployment_group_name],
                 },
@@ -314,7 +315,9 @@ class ServiceStack(Stack):
         key = kms.Key(
             self,
             "AlarmTopicKey",
-            description=f"{c.SERVICE_NAME} {self.stage_config.name}: encrypts the alarm topic",
+            description=(
+                f"{contract.SERVICE_NAME} {self.stage_config.name}: encrypts the alarm topic"
+            ),
             enable_key_rotation=True,
             removal_policy=self._removal,
         )
@@ -339,13 +342,15 @@ class ServiceStack(Stack):
         role = iam.Role(
             self,
             "SmokeTestRole",
-            role_name=c.smoke_test_role_name(self.stage_config.name, self.stage_config.region),
+            role_name=contract.smoke_test_role_name(
+                self.stage_config.name, self.stage_config.region
+            ),
             assumed_by=iam.AccountPrincipal(trusted_account),
             description="Pipeline smoke test: writes and reads only smoke-test objects and items.",
         )
         acknowledge(
             role,
-            f"AwsSolutions-IAM5[Resource::<{logical_id(self.bucket)}.Arn>/{c.SMOKE_TEST_PREFIX}*]",
+            f"AwsSolutions-IAM5[Resource::<{logical_id(self.bucket)}.Arn>/{contract.SMOKE_TEST_PREFIX}*]",
             "The smoke test writes a new, uniquely named object per run; the wildcard is what "
             "confines the role to the smoke-test prefix of the upload bucket.",
         )
@@ -353,7 +358,7 @@ class ServiceStack(Stack):
             iam.PolicyStatement(
                 # Delete the version itself, so the versioned bucket keeps nothing behind.
                 actions=["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
-                resources=[self.bucket.arn_for_objects(f"{c.SMOKE_TEST_PREFIX}*")],
+                resources=[self.bucket.arn_for_objects(f"{contract.SMOKE_TEST_PREFIX}*")],
             )
         )
         role.add_to_policy(
@@ -362,7 +367,9 @@ class ServiceStack(Stack):
                 resources=[self.table.table_arn],
                 # Only items whose key is under the smoke-test prefix: never a real upload.
                 conditions={
-                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{c.SMOKE_TEST_PREFIX}*"]}
+                    "ForAllValues:StringLike": {
+                        "dynamodb:LeadingKeys": [f"{contract.SMOKE_TEST_PREFIX}*"]
+                    }
                 },
             )
         )
@@ -370,18 +377,18 @@ class ServiceStack(Stack):
 
     def _build_outputs(self) -> dict[str, CfnOutput]:
         outputs = {
-            c.OUTPUT_BUCKET_NAME: self.bucket.bucket_name,
-            c.OUTPUT_TABLE_NAME: self.table.table_name,
-            c.OUTPUT_FUNCTION_ARN: self.function.function_arn,
-            c.OUTPUT_ALIAS_ARN: self.alias.function_arn,
-            c.OUTPUT_FAILURE_QUEUE_URL: self.failure_queue.queue_url,
-            c.OUTPUT_ALARM_TOPIC_ARN: self.alarm_topic.topic_arn,
-            c.OUTPUT_DEPLOYMENT_APPLICATION_NAME: (
+            contract.OUTPUT_BUCKET_NAME: self.bucket.bucket_name,
+            contract.OUTPUT_TABLE_NAME: self.table.table_name,
+            contract.OUTPUT_FUNCTION_ARN: self.function.function_arn,
+            contract.OUTPUT_ALIAS_ARN: self.alias.function_arn,
+            contract.OUTPUT_FAILURE_QUEUE_URL: self.failure_queue.queue_url,
+            contract.OUTPUT_ALARM_TOPIC_ARN: self.alarm_topic.topic_arn,
+            contract.OUTPUT_DEPLOYMENT_APPLICATION_NAME: (
                 self.deployment_group.application.application_name
             ),
-            c.OUTPUT_DEPLOYMENT_GROUP_NAME: self.deployment_group.deployment_group_name,
-            c.OUTPUT_PRE_TRAFFIC_HOOK_NAME: self.pre_traffic_hook.function_name,
+            contract.OUTPUT_DEPLOYMENT_GROUP_NAME: self.deployment_group.deployment_group_name,
+            contract.OUTPUT_PRE_TRAFFIC_HOOK_NAME: self.pre_traffic_hook.function_name,
         }
         if self.smoke_test_role:
-            outputs[c.OUTPUT_SMOKE_TEST_ROLE_ARN] = self.smoke_test_role.role_arn
+            outputs[contract.OUTPUT_SMOKE_TEST_ROLE_ARN] = self.smoke_test_role.role_arn
         return {key: CfnOutput(self, key, value=value) for key, value in outputs.items()}

@@ -1,8 +1,11 @@
-"""Fixtures shared by the suites that need the app synthesized (e2e, bench)."""
+"""Fixtures shared by the suites: the app synthesized (e2e, bench), our own Python run."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -12,6 +15,30 @@ from app import build_app
 from config.settings import cdk_json_context
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+RunPython = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _run_python(
+    *args: str, cwd: Path = REPOSITORY_ROOT, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """This interpreter with `args` (`-c ...`, `-m ...`) in `cwd`, output captured as text."""
+    return subprocess.run(  # noqa: S603 -- our own interpreter, arguments built by the tests
+        [sys.executable, *args],
+        cwd=cwd,
+        env=dict(os.environ if env is None else env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def run_python() -> RunPython:
+    """Runs this interpreter in a fresh process: `run_python("-c", code, cwd=..., env=...)`."""
+    return _run_python
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from config import constants as c
+import contract
 from sandbox import Faults, Sandbox
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,7 @@ def awkward_keys(count: int, rng: random.Random) -> list[str]:
 
 
 def by_key(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {item[c.PARTITION_KEY]: item for item in items}
+    return {item[contract.PARTITION_KEY]: item for item in items}
 
 
 def test_each_object_recorded_once_and_latest_version_wins_under_faults(sandbox: Sandbox) -> None:

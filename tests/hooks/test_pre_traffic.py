@@ -21,7 +21,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from config import constants as c
+import contract
 from hooks import pre_traffic
 from hooks.pre_traffic import Clients, Settings
 
@@ -33,9 +33,9 @@ SETTINGS = Settings(
     target_version_arn=VERSION_ARN,
     table_name="ledger",
     bucket_name="uploads-example",
-    key_prefix=c.HEALTHCHECK_KEY_PREFIX,
+    key_prefix=contract.HEALTHCHECK_KEY_PREFIX,
 )
-HEALTHCHECK_KEY = f"{c.HEALTHCHECK_KEY_PREFIX}{DEPLOYMENT_ID}"
+HEALTHCHECK_KEY = f"{contract.HEALTHCHECK_KEY_PREFIX}{DEPLOYMENT_ID}"
 CODEDEPLOY_EVENT = {
     "DeploymentId": DEPLOYMENT_ID,
     "LifecycleEventHookExecutionId": HOOK_EXECUTION_ID,
@@ -49,8 +49,8 @@ class Aws:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.dynamodb.create_table(
             TableName=SETTINGS.table_name,
-            KeySchema=[{"AttributeName": c.PARTITION_KEY, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": c.PARTITION_KEY, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
         self.lambda_ = boto3.client("lambda", region_name=REGION)
@@ -68,7 +68,7 @@ class Aws:
             self.dynamodb.put_item(
                 TableName=SETTINGS.table_name,
                 Item={
-                    c.PARTITION_KEY: {"S": unquote_plus(obj["key"])},
+                    contract.PARTITION_KEY: {"S": unquote_plus(obj["key"])},
                     "bucket": {"S": s3_record["s3"]["bucket"]["name"]},
                     "sequencer": {"S": obj["sequencer"]},
                 },
@@ -103,7 +103,7 @@ class Aws:
 
     def healthcheck_item(self) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self.dynamodb.get_item(
-            TableName=SETTINGS.table_name, Key={c.PARTITION_KEY: {"S": HEALTHCHECK_KEY}}
+            TableName=SETTINGS.table_name, Key={contract.PARTITION_KEY: {"S": HEALTHCHECK_KEY}}
         ).get("Item")
         return item
 
@@ -163,7 +163,7 @@ def test_version_that_returns_without_writing_the_item_is_reported_failed(
 def test_item_left_by_an_earlier_attempt_does_not_count_as_this_write(aws: Aws) -> None:
     aws.dynamodb.put_item(
         TableName=SETTINGS.table_name,
-        Item={c.PARTITION_KEY: {"S": HEALTHCHECK_KEY}, "sequencer": {"S": "00"}},
+        Item={contract.PARTITION_KEY: {"S": HEALTHCHECK_KEY}, "sequencer": {"S": "00"}},
     )
     aws.invoke_returns({"recorded": 0, "skipped": 1})
     aws.expect_report(pre_traffic.FAILED)
@@ -218,10 +218,10 @@ def test_synthetic_event_is_an_s3_object_created_record_for_the_reserved_key() -
 def test_settings_come_from_the_environment_the_stack_sets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(c.HOOK_ENV_TARGET_VERSION_ARN, VERSION_ARN)
-    monkeypatch.setenv(c.HOOK_ENV_TABLE_NAME, "ledger")
-    monkeypatch.setenv(c.HOOK_ENV_BUCKET_NAME, "uploads-example")
-    monkeypatch.setenv(c.HOOK_ENV_KEY_PREFIX, c.HEALTHCHECK_KEY_PREFIX)
+    monkeypatch.setenv(contract.HOOK_ENV_TARGET_VERSION_ARN, VERSION_ARN)
+    monkeypatch.setenv(contract.HOOK_ENV_TABLE_NAME, "ledger")
+    monkeypatch.setenv(contract.HOOK_ENV_BUCKET_NAME, "uploads-example")
+    monkeypatch.setenv(contract.HOOK_ENV_KEY_PREFIX, contract.HEALTHCHECK_KEY_PREFIX)
 
     assert Settings.from_env() == SETTINGS
 

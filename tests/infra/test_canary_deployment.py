@@ -11,14 +11,21 @@ import pytest
 from aws_cdk import Stack
 from aws_cdk.assertions import Match, Template
 
-from config import constants as c
+import contract
+from service.alarms import (
+    CANARY_ERROR_RATE_PERCENT,
+    CANARY_MIN_ERRORS,
+    CANARY_P99_DURATION_FRACTION,
+    CANARY_WINDOW,
+)
+from service.settings import LAMBDA_TIMEOUT, LOG_RETENTION_DAYS
 from service.stage import LedgerStage
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-RUNBOOKS = REPOSITORY_ROOT / c.RUNBOOKS_DIR
+RUNBOOKS = REPOSITORY_ROOT / contract.RUNBOOKS_DIR
 # Runbooks no single alarm owns: a rolled-back release is announced by the alarm that
 # caused it (or by the pipeline when the pre-traffic hook failed).
-RUNBOOKS_WITHOUT_ALARM = {f"{c.DEPLOYMENT_ROLLED_BACK_RUNBOOK}.md", "README.md"}
+RUNBOOKS_WITHOUT_ALARM = {f"{contract.DEPLOYMENT_ROLLED_BACK_RUNBOOK}.md", "README.md"}
 RUNBOOK_LINK = re.compile(r"Runbook: (https://\S+)$")
 
 
@@ -64,11 +71,11 @@ def test_every_gating_alarm_is_in_the_enabled_alarm_configuration(
     assert {alarm["Name"]["Ref"] for alarm in configuration["Alarms"]} == gating
     gated_names = {_alarms(service_template)[alarm_id]["AlarmName"] for alarm_id in gating}
     assert gated_names == {
-        f"{c.SERVICE_NAME}-test-{what}"
+        f"{contract.SERVICE_NAME}-test-{what}"
         for what in (
-            c.ALARM_CANARY_ERROR_RATE,
-            c.ALARM_CANARY_P99_DURATION,
-            c.ALARM_CANARY_THROTTLES,
+            contract.ALARM_CANARY_ERROR_RATE,
+            contract.ALARM_CANARY_P99_DURATION,
+            contract.ALARM_CANARY_THROTTLES,
         )
     }
 
@@ -110,7 +117,7 @@ def _period_seconds(alarm: dict[str, Any]) -> int:
 def test_every_alarm_can_fire_within_the_canary_window(service_template: Template) -> None:
     for name, alarm in _alarms(service_template).items():
         window = _period_seconds(alarm) * alarm["EvaluationPeriods"]
-        assert window <= c.CANARY_WINDOW.to_seconds(), name
+        assert window <= CANARY_WINDOW.to_seconds(), name
         assert alarm["DatapointsToAlarm"] <= alarm["EvaluationPeriods"], name
         # Chosen, not defaulted: see service/alarms.py for why silence is not breaching.
         assert alarm["TreatMissingData"] == "notBreaching", name
@@ -126,7 +133,7 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_ok(service_template: Tem
 def test_alarm_names_carry_the_stage(service_template: Template) -> None:
     names = [alarm["AlarmName"] for alarm in _alarms(service_template).values()]
     assert names
-    assert all(name.startswith(f"{c.SERVICE_NAME}-test-") for name in names), names
+    assert all(name.startswith(f"{contract.SERVICE_NAME}-test-") for name in names), names
     assert len(set(names)) == len(names)
 
 
@@ -134,9 +141,9 @@ def test_p99_duration_threshold_follows_the_function_timeout(service_template: T
     service_template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
-            "AlarmName": f"{c.SERVICE_NAME}-test-{c.ALARM_CANARY_P99_DURATION}",
+            "AlarmName": f"{contract.SERVICE_NAME}-test-{contract.ALARM_CANARY_P99_DURATION}",
             "ExtendedStatistic": "p99",
-            "Threshold": c.LAMBDA_TIMEOUT.to_milliseconds() * c.CANARY_P99_DURATION_FRACTION,
+            "Threshold": LAMBDA_TIMEOUT.to_milliseconds() * CANARY_P99_DURATION_FRACTION,
         },
     )
 
@@ -188,23 +195,14 @@ def test_hook_runs_its_own_package_on_the_current_runtime(
     version_id, _ = _single(service_template, "AWS::Lambda::Version")
     table_id, _ = _single(service_template, "AWS::DynamoDB::Table")
     properties = hook["Properties"]
-    assert properties["Handler"] == c.HOOK_ENTRY
+    assert properties["Handler"] == contract.HOOK_ENTRY
     assert properties["Runtime"] == "python3.12"
     assert properties["Architectures"] == ["arm64"]
     variables = properties["Environment"]["Variables"]
     # The version being deployed, so the hook tests exactly what is about to take traffic.
-    assert variables[c.HOOK_ENV_TARGET_VERSION_ARN] == {"Ref": version_id}
-    assert variables[c.HOOK_ENV_TABLE_NAME] == {"Ref": table_id}
-    assert variables[c.HOOK_ENV_KEY_PREFIX] == c.HEALTHCHECK_KEY_PREFIX
-
-
-def test_hook_asset_holds_only_the_hooks_package(stage: LedgerStage) -> None:
-    # A stage's assets are staged in the app's output directory, beside its assembly.
-    outdir = Path(stage.synth().directory).parent
-    staged = [p.parent.parent for p in outdir.glob("asset.*/hooks/pre_traffic.py")]
-    assert staged
-    for asset in staged:
-        assert {p.name for p in asset.iterdir()} == {"hooks"}
+    assert variables[contract.HOOK_ENV_TARGET_VERSION_ARN] == {"Ref": version_id}
+    assert variables[contract.HOOK_ENV_TABLE_NAME] == {"Ref": table_id}
+    assert variables[contract.HOOK_ENV_KEY_PREFIX] == contract.HEALTHCHECK_KEY_PREFIX
 
 
 def test_hook_logs_to_its_own_group_with_retention(
@@ -212,7 +210,7 @@ def test_hook_logs_to_its_own_group_with_retention(
 ) -> None:
     log_group_id = hook["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = service_template.to_json()["Resources"][log_group_id]
-    assert log_group["Properties"]["RetentionInDays"] == c.LOG_RETENTION_DAYS
+    assert log_group["Properties"]["RetentionInDays"] == LOG_RETENTION_DAYS
 
 
 def _role_statements(template: Template, role_id: str) -> list[dict[str, Any]]:
@@ -247,7 +245,7 @@ def test_hook_may_only_invoke_the_new_version_and_touch_healthcheck_items(
     }
     assert by_action["lambda:InvokeFunction"]["Resource"] == {"Ref": version_id}
     assert by_action["dynamodb:GetItem"]["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{c.HEALTHCHECK_KEY_PREFIX}*"]}
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{contract.HEALTHCHECK_KEY_PREFIX}*"]}
     }
     assert group_id in str(by_action["codedeploy:PutLifecycleEventHookExecutionStatus"]["Resource"])
     assert all("*" not in str(s["Resource"]) for s in statements)
@@ -305,9 +303,9 @@ def test_alarm_topic_key_is_rotated_and_usable_by_cloudwatch(service_template: T
 def test_outputs_name_what_the_runbooks_need(service_template: Template) -> None:
     outputs = service_template.to_json()["Outputs"]
     for key in (
-        c.OUTPUT_DEPLOYMENT_APPLICATION_NAME,
-        c.OUTPUT_DEPLOYMENT_GROUP_NAME,
-        c.OUTPUT_PRE_TRAFFIC_HOOK_NAME,
+        contract.OUTPUT_DEPLOYMENT_APPLICATION_NAME,
+        contract.OUTPUT_DEPLOYMENT_GROUP_NAME,
+        contract.OUTPUT_PRE_TRAFFIC_HOOK_NAME,
     ):
         assert key in outputs
 
@@ -334,9 +332,13 @@ def test_a_failed_or_stopped_deployment_is_announced_on_the_topic_with_its_runbo
 def test_error_rate_gate_ignores_a_lone_error_on_a_quiet_stage(service_template: Template) -> None:
     alarms = service_template.find_resources(
         "AWS::CloudWatch::Alarm",
-        {"Properties": {"AlarmName": f"{c.SERVICE_NAME}-test-{c.ALARM_CANARY_ERROR_RATE}"}},
+        {
+            "Properties": {
+                "AlarmName": f"{contract.SERVICE_NAME}-test-{contract.ALARM_CANARY_ERROR_RATE}"
+            }
+        },
     )
     (alarm,) = alarms.values()
     (expression,) = [m["Expression"] for m in alarm["Properties"]["Metrics"] if "Expression" in m]
-    assert expression == (f"IF(errors >= {c.CANARY_MIN_ERRORS}, 100 * errors / invocations, 0)")
-    assert alarm["Properties"]["Threshold"] == c.CANARY_ERROR_RATE_PERCENT
+    assert expression == (f"IF(errors >= {CANARY_MIN_ERRORS}, 100 * errors / invocations, 0)")
+    assert alarm["Properties"]["Threshold"] == CANARY_ERROR_RATE_PERCENT

@@ -10,10 +10,10 @@ import pytest
 from aws_cdk import aws_sqs as sqs
 from cfnlint.api import ManualArgs, lint_file
 
+import contract
 from app import build_app
 from compliance import acknowledge
 from compliance.report import Finding, read_findings
-from config import constants as c
 from config.settings import cdk_json_context, load_app_config, load_pipeline_config
 from service.stage import LedgerStage
 
@@ -71,15 +71,15 @@ def test_checks_reach_the_pipeline_the_dev_stage_and_the_pipeline_stages(
     monkeypatch.setattr("app.LedgerStage", StageWithPlainQueue)
     monkeypatch.setattr("pipeline.stack.LedgerStage", StageWithPlainQueue)
     app = build_app(cdk.App(context=cdk_json_context(), outdir=str(tmp_path)))
-    sqs.Queue(cast(cdk.Stack, app.node.find_child(c.PIPELINE_STACK_NAME)), "PlainQueue")
+    sqs.Queue(cast(cdk.Stack, app.node.find_child(contract.PIPELINE_STACK_NAME)), "PlainQueue")
     _, findings = synthesize(app)
     flagged = {f.path for f in findings if f.rule == "AwsSolutions-SQS4"}
-    pipeline = c.PIPELINE_STACK_NAME
+    pipeline = contract.PIPELINE_STACK_NAME
     assert flagged == {
         f"{pipeline}/PlainQueue/Resource",
-        f"{c.STACK_PREFIX}-dev/Service/PlainQueue/Resource",
-        f"{pipeline}/{c.STACK_PREFIX}-staging/Service/PlainQueue/Resource",
-        f"{pipeline}/{c.STACK_PREFIX}-production/Service/PlainQueue/Resource",
+        f"{contract.STACK_PREFIX}-dev/Service/PlainQueue/Resource",
+        f"{pipeline}/{contract.STACK_PREFIX}-staging/Service/PlainQueue/Resource",
+        f"{pipeline}/{contract.STACK_PREFIX}-production/Service/PlainQueue/Resource",
     }
     finding = next(f for f in findings if f.rule == "AwsSolutions-SQS4")
     assert "SSL" in str(finding)

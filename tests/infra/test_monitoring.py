@@ -10,8 +10,9 @@ import pytest
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.assertions import Template
 
-from config import constants as c
+import contract
 from config.settings import AppConfig, StageConfig
+from service.settings import S3_REQUEST_METRICS_ID
 from service.stack import ServiceStack
 from service.stage import LedgerStage
 from tests.infra.conftest import build_stage
@@ -107,7 +108,7 @@ def _logical_id(service: Template, resource_type: str) -> str:
 
 def _function_id(service: Template) -> str:
     functions = service.find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Handler": c.HANDLER_ENTRY}}
+        "AWS::Lambda::Function", {"Properties": {"Handler": contract.HANDLER_ENTRY}}
     )
     (logical_id,) = functions
     return str(logical_id)
@@ -136,7 +137,7 @@ def test_one_dashboard_per_stage_named_for_the_runbooks(
     stage: LedgerStage, monitoring_template: Template
 ) -> None:
     (dashboard,) = _dashboards(monitoring_template).values()
-    expected = c.DASHBOARD_NAME_FORMAT.format(stage=stage.service.stage_config.name)
+    expected = contract.DASHBOARD_NAME_FORMAT.format(stage=stage.service.stage_config.name)
     assert dashboard["Properties"]["DashboardName"] == expected == "upload-ledger-test"
 
 
@@ -147,7 +148,7 @@ def test_dashboard_graphs_the_live_alias_and_its_function(
     alias_metrics = [
         m
         for m in metrics
-        if m.get("dimensions", {}).get("Resource") == f"{function_id}:{c.ALIAS_NAME}"
+        if m.get("dimensions", {}).get("Resource") == f"{function_id}:{contract.ALIAS_NAME}"
     ]
     assert {m["dimensions"]["FunctionName"] for m in alias_metrics} == {function_id}
     graphed = {m["name"] for m in alias_metrics}
@@ -163,7 +164,7 @@ def test_canary_shows_one_line_per_version_of_the_alias(
         assert any(f'MetricName="{name}"' in search for search in searches), name
     for search in searches:
         assert f'FunctionName="{function_id}"' in search
-        assert f'Resource="{function_id}:{c.ALIAS_NAME}"' in search
+        assert f'Resource="{function_id}:{contract.ALIAS_NAME}"' in search
 
 
 def test_dashboard_graphs_the_table_the_queue_and_the_bucket(
@@ -191,16 +192,24 @@ def test_business_flow_sets_uploads_against_files_recorded(
     service_template: Template, metrics: list[dict[str, Any]]
 ) -> None:
     ledger = {
-        m["name"]: m["dimensions"] for m in metrics if m.get("namespace") == c.METRICS_NAMESPACE
+        m["name"]: m["dimensions"]
+        for m in metrics
+        if m.get("namespace") == contract.METRICS_NAMESPACE
     }
     # The dimensions the handler emits: the service, and the stage it was deployed as.
-    dimensions = {c.METRICS_SERVICE_DIMENSION: c.SERVICE_NAME, c.METRICS_STAGE_DIMENSION: "test"}
-    assert ledger == {c.METRIC_FILES_RECORDED: dimensions, c.METRIC_RECORD_FAILURES: dimensions}
+    dimensions = {
+        contract.METRICS_SERVICE_DIMENSION: contract.SERVICE_NAME,
+        contract.METRICS_STAGE_DIMENSION: "test",
+    }
+    assert ledger == {
+        contract.METRIC_FILES_RECORDED: dimensions,
+        contract.METRIC_RECORD_FAILURES: dimensions,
+    }
     (uploads,) = [m for m in metrics if m.get("name") == "PutRequests"]
-    assert uploads["dimensions"]["FilterId"] == c.S3_REQUEST_METRICS_ID
+    assert uploads["dimensions"]["FilterId"] == S3_REQUEST_METRICS_ID
     # S3 publishes PutRequests only for a bucket with that metrics configuration.
     service_template.has_resource_properties(
-        "AWS::S3::Bucket", {"MetricsConfigurations": [{"Id": c.S3_REQUEST_METRICS_ID}]}
+        "AWS::S3::Bucket", {"MetricsConfigurations": [{"Id": S3_REQUEST_METRICS_ID}]}
     )
 
 
@@ -212,7 +221,7 @@ def test_dashboard_reads_top_to_bottom_alarms_flow_function_queue_table_bucket(
 
     rows = [
         first_row(lambda p: "Alarms" in p),
-        first_row(lambda p: c.METRIC_FILES_RECORDED in p),
+        first_row(lambda p: contract.METRIC_FILES_RECORDED in p),
         first_row(lambda p: '"AWS/Lambda"' in p),
         first_row(lambda p: "ExecutedVersion" in p),
         first_row(lambda p: '"AWS/SQS"' in p),

@@ -10,10 +10,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+import contract
 from app import build_app
-from config import constants as c
 from config.settings import cdk_json_context, load_pipeline_config
-from pipeline.stack import PipelineStack
+from pipeline.stack import BUILD_RUNTIME_VERSIONS, CDK_CLI_VERSION, PipelineStack
 from service.stage import LedgerStage
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ CONTEXT = {
 @pytest.fixture(scope="module")
 def pipeline_stack() -> PipelineStack:
     app = build_app(cdk.App(context=CONTEXT))
-    stack = app.node.find_child(c.PIPELINE_STACK_NAME)
+    stack = app.node.find_child(contract.PIPELINE_STACK_NAME)
     assert isinstance(stack, PipelineStack)
     return stack
 
@@ -82,7 +82,7 @@ def test_synth_installs_pinned_files_runs_lint_and_tests_before_synthesizing(
 ) -> None:
     spec = build_spec(template, action(pipeline_stages["Build"], "Synth"))
     assert spec["phases"]["install"]["commands"] == ["make install"]
-    assert spec["phases"]["install"]["runtime-versions"] == c.BUILD_RUNTIME_VERSIONS
+    assert spec["phases"]["install"]["runtime-versions"] == BUILD_RUNTIME_VERSIONS
     # `make test` is lint (ruff, mypy) and pytest; it fails the build before `make synth`.
     assert spec["phases"]["build"]["commands"] == ["make test", "make synth"]
     assert spec["artifacts"]["base-directory"] == "cdk.out"
@@ -103,9 +103,9 @@ def test_self_mutation_uses_the_pinned_cdk_cli(
     template: Template, pipeline_stages: dict[str, list[dict[str, Any]]]
 ) -> None:
     package = json.loads((REPOSITORY_ROOT / "package.json").read_text(encoding="utf-8"))
-    assert package["devDependencies"]["aws-cdk"] == c.CDK_CLI_VERSION
+    assert package["devDependencies"]["aws-cdk"] == CDK_CLI_VERSION
     spec = build_spec(template, action(pipeline_stages["UpdatePipeline"], "SelfMutate"))
-    assert f"npm install -g aws-cdk@{c.CDK_CLI_VERSION}" in spec["phases"]["install"]["commands"]
+    assert f"npm install -g aws-cdk@{CDK_CLI_VERSION}" in spec["phases"]["install"]["commands"]
 
 
 def test_artifacts_are_encrypted_with_a_rotating_key_for_cross_account_stages(
@@ -126,8 +126,8 @@ def stacks_of(stage: LedgerStage) -> list[cdk.Stack]:
 def test_one_deploy_stage_per_configured_stage_in_order_with_every_stack(
     pipeline_stack: PipelineStack, pipeline_stages: dict[str, list[dict[str, Any]]]
 ) -> None:
-    expected = [f"{c.STACK_PREFIX}-{stage['name']}" for stage in STAGES]
-    assert [name for name in pipeline_stages if name.startswith(c.STACK_PREFIX)] == expected
+    expected = [f"{contract.STACK_PREFIX}-{stage['name']}" for stage in STAGES]
+    assert [name for name in pipeline_stages if name.startswith(contract.STACK_PREFIX)] == expected
     for stage in pipeline_stack.stages:
         stacks = stacks_of(stage)
         assert stage.service in stacks
@@ -153,7 +153,7 @@ def run_order(actions: list[dict[str, Any]], name: str) -> int:
 def test_manual_approval_comes_after_the_stage_checks_and_before_deploying(
     pipeline_stages: dict[str, list[dict[str, Any]]],
 ) -> None:
-    production = pipeline_stages[f"{c.STACK_PREFIX}-production"]
+    production = pipeline_stages[f"{contract.STACK_PREFIX}-production"]
     assert action(production, "Approve")["ActionTypeId"]["Provider"] == "Manual"
     assert run_order(production, "Diff") < run_order(production, "Approve")
     assert run_order(production, "Approve") < run_order(production, "Service.Prepare")
@@ -162,7 +162,7 @@ def test_manual_approval_comes_after_the_stage_checks_and_before_deploying(
 def test_stage_without_approval_has_checks_but_no_approval(
     pipeline_stages: dict[str, list[dict[str, Any]]],
 ) -> None:
-    staging = pipeline_stages[f"{c.STACK_PREFIX}-staging"]
+    staging = pipeline_stages[f"{contract.STACK_PREFIX}-staging"]
     assert [a for a in staging if a["ActionTypeId"]["Provider"] == "Manual"] == []
     assert run_order(staging, "Diff") < run_order(staging, "Service.Prepare")
 
@@ -170,11 +170,11 @@ def test_stage_without_approval_has_checks_but_no_approval(
 def test_stage_check_diffs_the_stage_with_the_target_accounts_lookup_role(
     template: Template, pipeline_stages: dict[str, list[dict[str, Any]]]
 ) -> None:
-    staging = pipeline_stages[f"{c.STACK_PREFIX}-staging"]
+    staging = pipeline_stages[f"{contract.STACK_PREFIX}-staging"]
     spec = build_spec(template, action(staging, "Diff"))
     (command,) = spec["phases"]["build"]["commands"]
     assert "diff --app . --no-change-set" in command
-    assert f"'{c.PIPELINE_STACK_NAME}/{c.STACK_PREFIX}-staging/*'" in command
+    assert f"'{contract.PIPELINE_STACK_NAME}/{contract.STACK_PREFIX}-staging/*'" in command
     lookup_role = "cdk-hnb659fds-lookup-role-222222222222-eu-west-1"
     assert lookup_role in json.dumps(template.find_resources("AWS::IAM::Policy"))
 
@@ -194,15 +194,16 @@ def test_smoke_test_runs_after_every_deploy_with_names_from_the_stack_outputs(
             for v in json.loads(smoke["Configuration"]["EnvironmentVariables"])
         }
         namespace = action(actions, "Service.Deploy")["Namespace"]
-        assert variables["BUCKET_NAME"] == f"#{{{namespace}.{c.OUTPUT_BUCKET_NAME}}}"
-        assert variables["TABLE_NAME"] == f"#{{{namespace}.{c.OUTPUT_TABLE_NAME}}}"
+        assert variables["BUCKET_NAME"] == f"#{{{namespace}.{contract.OUTPUT_BUCKET_NAME}}}"
+        assert variables["TABLE_NAME"] == f"#{{{namespace}.{contract.OUTPUT_TABLE_NAME}}}"
         assert (
-            variables["SMOKE_TEST_ROLE_ARN"] == f"#{{{namespace}.{c.OUTPUT_SMOKE_TEST_ROLE_ARN}}}"
+            variables["SMOKE_TEST_ROLE_ARN"]
+            == f"#{{{namespace}.{contract.OUTPUT_SMOKE_TEST_ROLE_ARN}}}"
         )
         spec = build_spec(template, smoke)
         assert spec["phases"]["build"]["commands"] == [
             f"python -m scripts.smoke_test --region {stage.region} "
-            f"--timeout {c.SMOKE_TEST_TIMEOUT_SECONDS}"
+            f"--timeout {contract.SMOKE_TEST_TIMEOUT_SECONDS}"
         ]
 
 
@@ -216,7 +217,7 @@ def test_smoke_test_may_only_assume_its_stages_smoke_test_role(template: Templat
     resources = sorted(json.dumps(s["Resource"]) for s in assume)
     assert len(resources) == len(STAGES)
     for stage in STAGES:
-        role = c.smoke_test_role_name(str(stage["name"]), str(stage["region"]))
+        role = contract.smoke_test_role_name(str(stage["name"]), str(stage["region"]))
         assert any(f":iam::{stage['account']}:role/{role}" in r for r in resources)
 
 
@@ -224,7 +225,7 @@ def test_stage_smoke_test_role_trusts_the_pipeline_account_and_only_smoke_test_d
     pipeline_stack: PipelineStack,
 ) -> None:
     service = Template.from_stack(pipeline_stack.stages[0].service)
-    role_name = c.smoke_test_role_name("staging", "eu-west-1")
+    role_name = contract.smoke_test_role_name("staging", "eu-west-1")
     roles = service.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": role_name}})
     (role,) = roles.values()
     trust = json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
@@ -244,16 +245,19 @@ def test_stage_smoke_test_role_trusts_the_pipeline_account_and_only_smoke_test_d
         "dynamodb:DeleteItem",
     }
     rendered = json.dumps(statements)
-    assert f"/{c.SMOKE_TEST_PREFIX}*" in rendered
+    assert f"/{contract.SMOKE_TEST_PREFIX}*" in rendered
     assert '"dynamodb:LeadingKeys": ["smoke-tests/*"]' in rendered
 
 
 def test_developers_own_stage_has_no_smoke_test_role() -> None:
     app = build_app(cdk.App(context=CONTEXT))
-    dev = app.node.find_child(f"{c.STACK_PREFIX}-dev")
+    dev = app.node.find_child(f"{contract.STACK_PREFIX}-dev")
     assert isinstance(dev, LedgerStage)
     assert dev.service.smoke_test_role is None
-    assert c.OUTPUT_SMOKE_TEST_ROLE_ARN not in Template.from_stack(dev.service).to_json()["Outputs"]
+    assert (
+        contract.OUTPUT_SMOKE_TEST_ROLE_ARN
+        not in Template.from_stack(dev.service).to_json()["Outputs"]
+    )
 
 
 def test_pipeline_config_is_read_from_context() -> None:

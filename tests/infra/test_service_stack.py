@@ -7,7 +7,15 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from config import constants as c
+import contract
+from service.settings import (
+    ASYNC_MAX_EVENT_AGE,
+    ASYNC_RETRY_ATTEMPTS,
+    LAMBDA_TIMEOUT,
+    LOG_RETENTION_DAYS,
+    POWERTOOLS_LAYER_PARAMETER,
+    POWERTOOLS_VERSION,
+)
 from tests.infra.conftest import build_stage
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +41,7 @@ def test_alias_is_named_live_on_a_published_version(service_template: Template) 
     version_id, _ = _only(service_template, "AWS::Lambda::Version")
     service_template.has_resource_properties(
         "AWS::Lambda::Alias",
-        {"Name": c.ALIAS_NAME, "FunctionVersion": {"Fn::GetAtt": [version_id, "Version"]}},
+        {"Name": contract.ALIAS_NAME, "FunctionVersion": {"Fn::GetAtt": [version_id, "Version"]}},
     )
 
 
@@ -103,8 +111,10 @@ def test_table_is_on_demand_encrypted_recoverable_and_retained(
         service_template,
         "AWS::DynamoDB::Table",
         {
-            "KeySchema": [{"AttributeName": c.PARTITION_KEY, "KeyType": "HASH"}],
-            "AttributeDefinitions": [{"AttributeName": c.PARTITION_KEY, "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"}],
+            "AttributeDefinitions": [
+                {"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"}
+            ],
             "BillingMode": "PAY_PER_REQUEST",
             "SSESpecification": {"SSEEnabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
@@ -136,14 +146,16 @@ def test_function_runtime_tracing_sizing_and_environment(service_template: Templ
         "AWS::Lambda::Function",
         {
             "Runtime": "python3.12",
-            "Handler": c.HANDLER_ENTRY,
+            "Handler": contract.HANDLER_ENTRY,
             "Architectures": ["arm64"],
-            "MemorySize": c.LAMBDA_MEMORY_MB,
-            "Timeout": c.LAMBDA_TIMEOUT.to_seconds(),
+            "MemorySize": contract.LAMBDA_MEMORY_MB,
+            "Timeout": LAMBDA_TIMEOUT.to_seconds(),
             "TracingConfig": {"Mode": "Active"},
             "LoggingConfig": {"LogGroup": Match.any_value()},
             "Layers": [{"Ref": Match.string_like_regexp("SsmParameterValue.*powertools")}],
-            "Environment": {"Variables": Match.object_like({c.TABLE_NAME_ENV: {"Ref": table_id}})},
+            "Environment": {
+                "Variables": Match.object_like({contract.TABLE_NAME_ENV: {"Ref": table_id}})
+            },
         },
     )
 
@@ -151,14 +163,14 @@ def test_function_runtime_tracing_sizing_and_environment(service_template: Templ
 def test_powertools_layer_follows_the_pinned_library(service_template: Template) -> None:
     parameters = service_template.to_json()["Parameters"]
     layer_parameters = [p for name, p in parameters.items() if "powertools" in name]
-    assert [p["Default"] for p in layer_parameters] == [c.POWERTOOLS_LAYER_PARAMETER]
+    assert [p["Default"] for p in layer_parameters] == [POWERTOOLS_LAYER_PARAMETER]
     pins = (REPOSITORY_ROOT / "handler" / "requirements.txt").read_text(encoding="utf-8")
-    assert f"aws-lambda-powertools[tracer]=={c.POWERTOOLS_VERSION}" in pins
+    assert f"aws-lambda-powertools[tracer]=={POWERTOOLS_VERSION}" in pins
 
 
 def test_log_group_keeps_logs_a_month(service_template: Template) -> None:
     service_template.has_resource_properties(
-        "AWS::Logs::LogGroup", {"RetentionInDays": c.LOG_RETENTION_DAYS}
+        "AWS::Logs::LogGroup", {"RetentionInDays": LOG_RETENTION_DAYS}
     )
 
 
@@ -176,8 +188,8 @@ def test_async_failures_go_to_an_encrypted_queue_after_retries(
         {
             # The alias's name, taken from its ARN: the config belongs to the alias.
             "Qualifier": {"Fn::Select": [7, {"Fn::Split": [":", {"Ref": alias_id}]}]},
-            "MaximumRetryAttempts": c.ASYNC_RETRY_ATTEMPTS,
-            "MaximumEventAgeInSeconds": c.ASYNC_MAX_EVENT_AGE.to_seconds(),
+            "MaximumRetryAttempts": ASYNC_RETRY_ATTEMPTS,
+            "MaximumEventAgeInSeconds": ASYNC_MAX_EVENT_AGE.to_seconds(),
             "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}},
         },
     )
@@ -187,7 +199,7 @@ def _function_policy_statements(template: Template) -> list[dict[str, Any]]:
     function = next(
         iter(
             template.find_resources(
-                "AWS::Lambda::Function", {"Properties": {"Handler": c.HANDLER_ENTRY}}
+                "AWS::Lambda::Function", {"Properties": {"Handler": contract.HANDLER_ENTRY}}
             ).values()
         )
     )
@@ -205,7 +217,7 @@ def test_function_policy_is_least_privilege(service_template: Template) -> None:
     table_id, _ = _only(service_template, "AWS::DynamoDB::Table")
     queue_id, _ = _only(service_template, "AWS::SQS::Queue")
     (function,) = service_template.find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Handler": c.HANDLER_ENTRY}}
+        "AWS::Lambda::Function", {"Properties": {"Handler": contract.HANDLER_ENTRY}}
     ).values()
     log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     allowed_resources = {
@@ -238,11 +250,11 @@ def test_function_policy_is_least_privilege(service_template: Template) -> None:
 def test_outputs_name_the_resources_operators_need(service_template: Template) -> None:
     outputs = service_template.to_json()["Outputs"]
     for key in (
-        c.OUTPUT_BUCKET_NAME,
-        c.OUTPUT_TABLE_NAME,
-        c.OUTPUT_FUNCTION_ARN,
-        c.OUTPUT_ALIAS_ARN,
-        c.OUTPUT_FAILURE_QUEUE_URL,
+        contract.OUTPUT_BUCKET_NAME,
+        contract.OUTPUT_TABLE_NAME,
+        contract.OUTPUT_FUNCTION_ARN,
+        contract.OUTPUT_ALIAS_ARN,
+        contract.OUTPUT_FAILURE_QUEUE_URL,
     ):
         assert key in outputs
 

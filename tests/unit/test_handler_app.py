@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from config import constants as c
+import contract
 from handler.ledger import BatchFailedError, NotAnS3NotificationError
 from tests.unit.conftest import (
     BUCKET,
@@ -345,7 +345,7 @@ def test_the_pre_traffic_hooks_synthetic_upload_is_recorded_as_the_hook_expects(
     # The hook and the handler ship separately; this pins the contract between them.
     from hooks.pre_traffic import synthetic_s3_event
 
-    key = f"{c.HEALTHCHECK_KEY_PREFIX}d-EXAMPLE01"
+    key = f"{contract.HEALTHCHECK_KEY_PREFIX}d-EXAMPLE01"
     event = synthetic_s3_event(BUCKET, key, sequencer="0000018C2F3B9A7E4F")
     assert app.lambda_handler(event, lambda_context)["recorded"] == 1
     item = stored(ledger_table, key)

@@ -166,6 +166,6 @@ def test_missing_names_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_prefix_is_the_one_the_stage_smoke_test_role_allows() -> None:
-    from config import constants as c
+    import contract
 
-    assert smoke_test.KEY_PREFIX == c.SMOKE_TEST_PREFIX
+    assert smoke_test.KEY_PREFIX == contract.SMOKE_TEST_PREFIX

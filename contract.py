@@ -1,0 +1,125 @@
+"""The service's contract: the names its parts agree on, in one plain module.
+
+The handler, the pre-traffic hook, the smoke test, the sandbox, the benchmark, the stacks
+(service, dashboard, alarms, pipeline) and the tests all import these from here, so no
+literal of the contract is written twice. Plain Python with no dependencies: it ships
+inside the function's and the hook's assets (their asset excludes keep `contract.py`), and
+importing it never starts jsii. Values that only the CDK code uses (durations, tuning, the
+alarm thresholds, tool versions) live next to that code instead; sandbox tuning lives in
+`sandbox/settings.py`.
+"""
+
+from __future__ import annotations
+
+SERVICE_NAME = "upload-ledger"
+STACK_PREFIX = "UploadLedger"
+PIPELINE_STACK_NAME = f"{STACK_PREFIX}Pipeline"
+
+# Entry points. Each asset is the repository root filtered down to its package (plus this
+# module), so the same module paths work in Lambda, in tests and in the sandbox.
+HANDLER_PACKAGE = "handler"
+HANDLER_ENTRY = "handler.app.lambda_handler"
+HOOK_PACKAGE = "hooks"
+HOOK_ENTRY = "hooks.pre_traffic.lambda_handler"
+CONTRACT_MODULE_FILE = "contract.py"
+
+# The function's memory: the stack configures it, the benchmark prices it (see
+# service/stack.py for why 256 MB).
+LAMBDA_MEMORY_MB = 256
+
+# Deployment: S3 notifications and CodeDeploy's traffic shifting both go through the alias.
+ALIAS_NAME = "live"
+
+# Ledger table: the original's schema, so existing readers keep working. One item per
+# object key; the attributes below, plus the internal ordering value (handler/ledger.py).
+PARTITION_KEY = "filename"
+ATTR_BUCKET = "bucket"
+ATTR_SIZE = "size"
+ATTR_ETAG = "etag"
+ATTR_EVENT_TIME = "event_time"
+ATTR_EVENT_NAME = "event_name"
+ATTR_VERSION_ID = "version_id"
+ATTR_SEQUENCER = "sequencer"
+ORDER_ATTRIBUTE = "sequencer_order"
+
+# Environment variables of the ledger function (the ServiceStack sets them).
+TABLE_NAME_ENV = "TABLE_NAME"
+# The handler adds the stage as a metric dimension, so stages sharing an account stay apart.
+STAGE_NAME_ENV = "STAGE_NAME"
+POWERTOOLS_SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
+
+# The handler's business metrics (EMF, through Powertools Metrics).
+METRICS_NAMESPACE = "UploadLedger"
+METRIC_FILES_RECORDED = "FilesRecorded"
+METRIC_RECORD_FAILURES = "RecordFailures"
+METRIC_DUPLICATES_SKIPPED = "DuplicatesSkipped"
+METRIC_STALE_EVENTS_SKIPPED = "StaleEventsSkipped"
+METRICS_STAGE_DIMENSION = "stage"
+# Powertools Metrics adds this dimension, valued with the service name, to every metric.
+METRICS_SERVICE_DIMENSION = "service"
+
+# Reserved ledger keys: real uploads never start with these prefixes.
+# The pre-traffic hook's synthetic upload; the hook may only touch these items.
+HEALTHCHECK_KEY_PREFIX = "__healthcheck__/"
+# The post-deploy smoke test uploads under this prefix only; its role may touch nothing else.
+SMOKE_TEST_PREFIX = "smoke-tests/"
+# How long the smoke test waits for its ledger item (its default, and the pipeline's value).
+SMOKE_TEST_TIMEOUT_SECONDS = 120
+
+# Environment variables of the pre-traffic hook (the ServiceStack sets them).
+HOOK_ENV_TARGET_VERSION_ARN = "TARGET_VERSION_ARN"
+HOOK_ENV_TABLE_NAME = TABLE_NAME_ENV
+HOOK_ENV_BUCKET_NAME = "HEALTHCHECK_BUCKET_NAME"
+HOOK_ENV_KEY_PREFIX = "HEALTHCHECK_KEY_PREFIX"
+
+# Environment variables of the smoke test (the pipeline's post-deploy step sets them).
+SMOKE_TEST_ENV_BUCKET_NAME = "BUCKET_NAME"
+SMOKE_TEST_ENV_TABLE_NAME = TABLE_NAME_ENV
+SMOKE_TEST_ENV_ROLE_ARN = "SMOKE_TEST_ROLE_ARN"
+
+# CloudFormation output keys of the ServiceStack: the smoke test and the pipeline read these.
+OUTPUT_BUCKET_NAME = "BucketName"
+OUTPUT_TABLE_NAME = "TableName"
+OUTPUT_FUNCTION_ARN = "FunctionArn"
+OUTPUT_ALIAS_ARN = "AliasArn"
+OUTPUT_FAILURE_QUEUE_URL = "FailureQueueUrl"
+OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
+OUTPUT_SMOKE_TEST_ROLE_ARN = "SmokeTestRoleArn"
+OUTPUT_DEPLOYMENT_APPLICATION_NAME = "DeploymentApplicationName"
+OUTPUT_DEPLOYMENT_GROUP_NAME = "DeploymentGroupName"
+OUTPUT_PRE_TRAFFIC_HOOK_NAME = "PreTrafficHookName"
+
+# Alarms. Names are `upload-ledger-<stage>-<what>`, so two stages in one account never
+# collide; each `<what>` has its runbook at runbooks/<what>.md (a test keeps both in step).
+RUNBOOKS_DIR = "runbooks"
+RUNBOOK_URL_TEMPLATE = (
+    "https://github.com/{repository}/blob/{branch}/" + RUNBOOKS_DIR + "/{name}.md"
+)
+DEPLOYMENT_ROLLED_BACK_RUNBOOK = "deployment-rolled-back"
+
+ALARM_CANARY_ERROR_RATE = "canary-error-rate"
+ALARM_CANARY_P99_DURATION = "canary-p99-duration"
+ALARM_CANARY_THROTTLES = "canary-throttles"
+ALARM_FUNCTION_ERRORS = "function-errors"
+ALARM_FAILURE_QUEUE_NOT_EMPTY = "failure-queue-not-empty"
+ALARM_TABLE_THROTTLES = "table-throttled-requests"
+ALARM_TABLE_SYSTEM_ERRORS = "table-system-errors"
+
+# Monitoring: one dashboard per stage. Runbooks name it, so the name is part of the contract.
+DASHBOARD_NAME_FORMAT = SERVICE_NAME + "-{stage}"
+
+
+def alarm_name(stage_name: str, what: str) -> str:
+    """The CloudWatch alarm name of alarm `what` (an ALARM_* value) in stage `stage_name`."""
+    return f"{SERVICE_NAME}-{stage_name}-{what}"
+
+
+def stage_stack_prefix(stage_name: str) -> str:
+    """The stage's construct id (and its stacks' name prefix), e.g. `UploadLedger-dev`."""
+    return f"{STACK_PREFIX}-{stage_name}"
+
+
+def smoke_test_role_name(stage_name: str, region: str) -> str:
+    """The stage's smoke-test role: named, so the pipeline can allow assuming exactly it."""
+    return f"{stage_stack_prefix(stage_name)}-{region}-smoke-test"
