@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config import constants as c
+import contract
 from config.regions import EXAMPLE_REGIONS, partition_of
 
 ACCOUNT_RE = re.compile(r"^\d{12}$")
@@ -407,8 +407,8 @@ def _check_dev_stage_is_its_own(reader: ContextReader, dev_stage: StageConfig) -
             raise reader.error(
                 "devStage.name",
                 f"{dev_stage.name!r} is also the name of stages[{index}], so both would be the "
-                f"stacks {c.STACK_PREFIX}-{dev_stage.name}-*, and `make deploy` would replace that "
-                "stage's stacks; give your own stage a name of its own",
+                f"stacks {contract.stage_stack_prefix(dev_stage.name)}-*, and `make deploy` would "
+                "replace that stage's stacks; give your own stage a name of its own",
                 DEV_STAGE_EXAMPLE,
             )
 

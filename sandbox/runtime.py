@@ -548,7 +548,8 @@ class LambdaRuntime:
         print(f"sandbox: invocation machinery failed, will retry: {error!r}", file=sys.stderr)
         with self._condition:
             if invocation.condition is not None:
-                self._requeue(invocation, max(self._retry_delay, c.SANDBOX_POLL_INTERVAL_SECONDS))
+                delay = max(self._retry_delay, settings.SANDBOX_POLL_INTERVAL_SECONDS)
+                self._requeue(invocation, delay)
                 return
             self.stats.invocations += 1
             self.stats.errors += 1

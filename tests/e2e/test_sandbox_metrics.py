@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from config import constants as c
+import contract
 from sandbox import Faults, Sandbox
 from sandbox.metrics import LAMBDA_NAMESPACE
 
@@ -22,7 +22,7 @@ def test_each_invocation_fills_the_metric_store_and_moto(sandbox: Sandbox) -> No
     end = time.time() + 60
 
     name = sandbox.function_name
-    alias = {"FunctionName": name, "Resource": f"{name}:{c.ALIAS_NAME}"}
+    alias = {"FunctionName": name, "Resource": f"{name}:{contract.ALIAS_NAME}"}
 
     def total(namespace: str, metric: str, dimensions: dict[str, str]) -> float:
         points = sandbox.metrics.statistic(namespace, metric, dimensions, "Sum", 60, start, end)
@@ -32,11 +32,11 @@ def test_each_invocation_fills_the_metric_store_and_moto(sandbox: Sandbox) -> No
     assert total(LAMBDA_NAMESPACE, "Invocations", {**alias, "ExecutedVersion": "1"}) >= 3
     assert total(LAMBDA_NAMESPACE, "Errors", alias) == 0
     # The handler's own EMF metrics, read from its real log output.
-    stage = sandbox.function_environment.get(c.STAGE_NAME_ENV, "")
-    business = {c.METRICS_SERVICE_DIMENSION: c.SERVICE_NAME}
+    stage = sandbox.function_environment.get(contract.STAGE_NAME_ENV, "")
+    business = {contract.METRICS_SERVICE_DIMENSION: contract.SERVICE_NAME}
     if stage:
-        business[c.METRICS_STAGE_DIMENSION] = stage
-    assert total(c.METRICS_NAMESPACE, c.METRIC_FILES_RECORDED, business) >= 3
+        business[contract.METRICS_STAGE_DIMENSION] = stage
+    assert total(contract.METRICS_NAMESPACE, contract.METRIC_FILES_RECORDED, business) >= 3
     # ...and mirrored into the emulator's CloudWatch, where Sum works as in AWS.
     listed = sandbox.client("cloudwatch").list_metrics(Namespace=LAMBDA_NAMESPACE)["Metrics"]
     assert any(m["MetricName"] == "Invocations" for m in listed)
