@@ -25,9 +25,8 @@ from config.settings import (
     load_pipeline_config,
     wants_pipeline,
 )
-from pipeline.compliance import acknowledge_pipeline_findings
 from pipeline.stack import PipelineStack
-from service.stage import LedgerStage
+from stage import LedgerStage
 
 
 def build_app(app: cdk.App) -> cdk.App:
@@ -41,13 +40,12 @@ def build_app(app: cdk.App) -> cdk.App:
         app_config=config,
     )
     if wants_pipeline(lookup):
-        pipeline = PipelineStack(
+        PipelineStack(
             app,
             contract.PIPELINE_STACK_NAME,
             pipeline_config=load_pipeline_config(lookup),
             app_config=config,
         )
-        acknowledge_pipeline_findings(pipeline)
     add_compliance_checks(app)
     return app
 

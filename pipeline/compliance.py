@@ -8,12 +8,16 @@ project's own constructs are acknowledged in the code that makes them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_cdk import Stack
 from aws_cdk import aws_codebuild as codebuild
 from constructs import IConstruct
 
 from compliance import acknowledge, logical_id
-from pipeline.stack import PipelineStack
+
+if TYPE_CHECKING:  # the stack calls in here once its pipeline is built
+    from pipeline.stack import PipelineStack
 
 # The artifact bucket's grants (grantRead/grantReadWrite) on every pipeline role: action
 # families on the pipeline's own artifact bucket and its KMS key, nothing else.

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from config.settings import cdk_json_context, load_app_config
-from service.stage import LedgerStage
+from stage import LedgerStage
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import contract
-from service.stage import LedgerStage
+from stage import LedgerStage
 from tests.conftest import RunPython
 
 # (entry module, what the asset holds besides the contract, environment its import needs)

@@ -19,7 +19,7 @@ from service.alarms import (
     CANARY_WINDOW,
 )
 from service.settings import LAMBDA_TIMEOUT, LOG_RETENTION_DAYS
-from service.stage import LedgerStage
+from stage import LedgerStage
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = REPOSITORY_ROOT / contract.RUNBOOKS_DIR

@@ -15,7 +15,7 @@ from app import build_app
 from compliance import acknowledge
 from compliance.report import Finding, read_findings
 from config.settings import cdk_json_context, load_app_config, load_pipeline_config
-from service.stage import LedgerStage
+from stage import LedgerStage
 
 # cfn-lint findings we accept, each by rule AND exact message, with its reason; the rule
 # itself stays on, so any other finding of it still fails.

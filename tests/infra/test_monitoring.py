@@ -14,7 +14,7 @@ import contract
 from config.settings import AppConfig, StageConfig
 from service.settings import S3_REQUEST_METRICS_ID
 from service.stack import ServiceStack
-from service.stage import LedgerStage
+from stage import LedgerStage
 from tests.infra.conftest import build_stage
 
 EXTRA_ALARM_IDS = ("ExtraAlarmOne", "ExtraAlarmTwo")

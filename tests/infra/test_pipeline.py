@@ -14,7 +14,7 @@ import contract
 from app import build_app
 from config.settings import cdk_json_context, load_pipeline_config
 from pipeline.stack import BUILD_RUNTIME_VERSIONS, CDK_CLI_VERSION, PipelineStack
-from service.stage import LedgerStage
+from stage import LedgerStage
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 # Two other accounts, and staging in another region than the pipeline (cross-region support).

@@ -1,4 +1,8 @@
-"""One deployable copy of the service: the stacks a pipeline stage (or a developer) deploys."""
+"""One deployable copy of the service: the stacks a pipeline stage (or a developer) deploys.
+
+Above the stacks it assembles (service/, monitoring/), below the app and the pipeline that
+deploy it: the imports only ever point down.
+"""
 
 from __future__ import annotations
 
