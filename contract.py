@@ -92,26 +92,19 @@ OUTPUT_PRE_TRAFFIC_HOOK_NAME = "PreTrafficHookName"
 
 # Alarms. Names are `upload-ledger-<stage>-<what>`, so two stages in one account never
 # collide; each `<what>` has its runbook at runbooks/<what>.md (a test keeps both in step).
+# The alarms themselves, one row each, are the catalogue in service/alarms.py.
 RUNBOOKS_DIR = "runbooks"
 RUNBOOK_URL_TEMPLATE = (
     "https://github.com/{repository}/blob/{branch}/" + RUNBOOKS_DIR + "/{name}.md"
 )
 DEPLOYMENT_ROLLED_BACK_RUNBOOK = "deployment-rolled-back"
 
-ALARM_CANARY_ERROR_RATE = "canary-error-rate"
-ALARM_CANARY_P99_DURATION = "canary-p99-duration"
-ALARM_CANARY_THROTTLES = "canary-throttles"
-ALARM_FUNCTION_ERRORS = "function-errors"
-ALARM_FAILURE_QUEUE_NOT_EMPTY = "failure-queue-not-empty"
-ALARM_TABLE_THROTTLES = "table-throttled-requests"
-ALARM_TABLE_SYSTEM_ERRORS = "table-system-errors"
-
 # Monitoring: one dashboard per stage. Runbooks name it, so the name is part of the contract.
 DASHBOARD_NAME_FORMAT = SERVICE_NAME + "-{stage}"
 
 
 def alarm_name(stage_name: str, what: str) -> str:
-    """The CloudWatch alarm name of alarm `what` (an ALARM_* value) in stage `stage_name`."""
+    """The CloudWatch alarm name of alarm `what` (a catalogue row) in stage `stage_name`."""
     return f"{SERVICE_NAME}-{stage_name}-{what}"
 
 

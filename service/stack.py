@@ -31,7 +31,7 @@ import contract
 from compliance import acknowledge, logical_id
 from config.settings import StageConfig
 from service import settings
-from service.alarms import RunbookLinks, ServiceAlarms
+from service.alarms import RunbookLinks, ServiceAlarms, Watched
 from service.deployment import CanaryDeployment
 from service.functions import python_function
 
@@ -258,10 +258,12 @@ class ServiceStack(Stack):
             self,
             "Alarms",
             stage_name=self.stage_config.name,
-            function=self.function,
-            alias=self.alias,
-            table=self.table,
-            failure_queue=self.failure_queue,
+            watched=Watched(
+                function=self.function,
+                alias=self.alias,
+                table=self.table,
+                failure_queue=self.failure_queue,
+            ),
             topic=self.alarm_topic,
             runbooks=runbooks,
         )

@@ -40,3 +40,18 @@ def stage() -> LedgerStage:
 @pytest.fixture(scope="session")
 def service_template(stage: LedgerStage) -> Template:
     return Template.from_stack(stage.service)
+
+
+def alarms_of(template: Template) -> dict[str, Any]:
+    """{logical id: properties} of every CloudWatch alarm in `template`."""
+    return {
+        name: resource["Properties"]
+        for name, resource in template.find_resources("AWS::CloudWatch::Alarm").items()
+    }
+
+
+def single_resource(template: Template, resource_type: str) -> tuple[str, Any]:
+    """(logical id, resource) of the one resource of `resource_type`; fails if not one."""
+    found = template.find_resources(resource_type)
+    assert len(found) == 1, list(found)
+    return next(iter(found.items()))

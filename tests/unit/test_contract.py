@@ -40,9 +40,7 @@ def test_runtime_module_never_imports_the_cdk(module: str, run_python: RunPython
 
 
 def test_names_are_built_from_the_stage() -> None:
-    assert contract.alarm_name("prod", contract.ALARM_FUNCTION_ERRORS) == (
-        "upload-ledger-prod-function-errors"
-    )
+    assert contract.alarm_name("prod", "function-errors") == ("upload-ledger-prod-function-errors")
     assert contract.smoke_test_role_name("prod", "eu-central-1") == (
         "UploadLedger-prod-eu-central-1-smoke-test"
     )
