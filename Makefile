@@ -8,6 +8,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= eu-central-1
 STAMP := $(VENV)/.installed
+# Every step that can take more than a couple of seconds says it started, shows it is alive
+# every few seconds and says how long it took (scripts/heartbeat.py, standard library only).
+HEARTBEAT := python3 scripts/heartbeat.py
 PIPELINE_STACK := UploadLedgerPipeline
 
 .PHONY: install synth nag test lint demo bench deploy deploy-pipeline destroy clean constraints
@@ -19,18 +22,20 @@ install: $(STAMP) $(NODE_STAMP)
 # Rebuilt only when a requirements file changes, so `install` is idempotent and cheap.
 $(STAMP): requirements.txt requirements-dev.txt handler/requirements.txt constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	@$(HEARTBEAT) "pip: upgrading pip" -- $(BIN)/python -m pip install --quiet --upgrade pip
+	@$(HEARTBEAT) "pip: installing requirements-dev.txt (a few minutes the first time)" -- \
+		$(BIN)/python -m pip install -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
 # The lock file pins the CLI; `npm ci` reinstalls exactly it when the lock file changes.
 $(NODE_STAMP): package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@$(HEARTBEAT) "npm ci: the CDK CLI from package-lock.json" -- \
+		npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # cdk-nag runs inside synth (a validation plugin): any unacknowledged finding fails it.
 synth: install
-	$(CDK) synth --quiet
+	@$(HEARTBEAT) "cdk synth: every stack, then cdk-nag" -- $(CDK) synth --quiet
 
 # The same check, listed one finding per line (rule id and construct path) for fixing or
 # acknowledging; see compliance/nag.py.
@@ -40,12 +45,13 @@ nag: install
 	$(BIN)/python -m compliance.report cdk.out
 
 lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	@$(HEARTBEAT) "ruff check" -- $(BIN)/ruff check .
+	@$(HEARTBEAT) "ruff format --check" -- $(BIN)/ruff format --check .
+	@$(HEARTBEAT) "mypy (about a minute while its cache is cold)" -- $(BIN)/mypy
 
+# One pytest worker per core (pytest-xdist; at most 4, each pays jsii's start once).
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses=auto --maxprocesses=4
 
 # The whole flow offline: synth, then the sandbox deploys cdk.out into moto and runs it.
 demo: install synth

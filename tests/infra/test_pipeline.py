@@ -88,7 +88,7 @@ def test_synth_installs_pinned_files_runs_lint_and_tests_before_synthesizing(
     assert spec["artifacts"]["base-directory"] == "cdk.out"
     makefile = (REPOSITORY_ROOT / "Makefile").read_text(encoding="utf-8")
     assert "test: install lint" in makefile
-    assert "pip install --quiet -r requirements-dev.txt -c constraints.txt" in makefile
+    assert "pip install -r requirements-dev.txt -c constraints.txt" in makefile
 
 
 def test_pipeline_updates_itself_after_synth_and_before_any_stage(
