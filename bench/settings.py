@@ -49,10 +49,11 @@ FULL = Sizes(
     burst_uploads=1000,
     burst_timeout_s=600.0,
 )
+# A smoke run (the bench's test): one batch per event size, one sample of everything.
 QUICK = Sizes(
-    warm_records=100,
-    warmup_events=2,
-    cold_repeats=2,
+    warm_records=1,
+    warmup_events=1,
+    cold_repeats=1,
     synth_repeats=1,
     burst_uploads=20,
     burst_timeout_s=120.0,
