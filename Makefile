@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 HEARTBEAT := python3 scripts/heartbeat.py
 PIPELINE_STACK := UploadLedgerPipeline
 
-.PHONY: install synth nag test lint demo bench deploy deploy-pipeline destroy clean constraints
+.PHONY: install synth nag test lint demo drill drill-matrix bench deploy deploy-pipeline destroy clean constraints
 
 NODE_STAMP := node_modules/.installed
 
@@ -56,6 +56,12 @@ test: install lint
 # The whole flow offline: synth, then the sandbox deploys cdk.out into moto and runs it.
 demo: install synth
 	$(BIN)/python -m sandbox demo
+
+# A release rehearsed offline from cdk.out: a clean one (completes), then a broken one that
+# fails every real upload but passes the hook (the canary's alarm rolls it back).
+drill: install synth
+	$(BIN)/python -m sandbox drill --uploads-per-minute 60 --expect success
+	$(BIN)/python -m sandbox drill --uploads-per-minute 60 --fault 'keys:uploads/*' --expect rollback
 
 # Synth first: the burst section runs the sandbox from cdk.out. Results: bench-results/.
 bench: install synth

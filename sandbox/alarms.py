@@ -50,6 +50,7 @@ _COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str]] = {
 }
 _MISSING_LABELS = {BREACHING: "Breaching", NOT_BREACHING: "NonBreaching"}
 
+INTRINSICS = ("Ref", "Fn::GetAtt", "Fn::Join", "Fn::Sub")
 # Turns a template value (a string or an intrinsic such as {"Ref": ...}) into a string.
 Resolve = Callable[[Any, str], str]
 
@@ -149,7 +150,7 @@ def read_alarm(logical_id: str, properties: Mapping[str, Any], resolve: Resolve)
     if len(periods) != 1:
         raise UnsupportedAlarmError(f"{where}: its metrics must share one period, not {periods}")
     evaluation_periods = int(properties["EvaluationPeriods"])
-    resolved = _resolve_all(dict(properties), resolve, where)
+    resolved = resolve_intrinsics(dict(properties), resolve, where)
     return AlarmDefinition(
         logical_id=logical_id,
         name=name,
@@ -228,14 +229,14 @@ def _metric_stat(
     )
 
 
-def _resolve_all(value: Any, resolve: Resolve, where: str) -> Any:
+def resolve_intrinsics(value: Any, resolve: Resolve, where: str) -> Any:
     """Every intrinsic inside a template value resolved (for the message and actions)."""
     if isinstance(value, dict):
-        if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Join", "Fn::Sub"):
+        if len(value) == 1 and next(iter(value)) in INTRINSICS:
             return resolve(value, where)
-        return {k: _resolve_all(v, resolve, where) for k, v in value.items()}
+        return {k: resolve_intrinsics(v, resolve, where) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_all(v, resolve, where) for v in value]
+        return [resolve_intrinsics(v, resolve, where) for v in value]
     return value
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 
 import contract
-from sandbox import settings
+from sandbox import drill_cli, settings
 from sandbox.faults import Faults
 from sandbox.runtime import FunctionIdentity, FunctionWorker, lambda_context, redrive_failures
 from sandbox.sandbox import Sandbox, plain_items
@@ -90,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
         "of a running sandbox are fixed at start: this is how you 'fix the cause')",
     )
     redrive.set_defaults(command=_redrive)
+    drill = commands.add_parser(
+        "drill",
+        help="rehearse a release: canary, alarms, rollback, on a simulated clock",
+        description="Release version 2 of the function (the build, optionally with a fault) "
+        "as cdk.out configures CodeDeploy, its alarms and hook, on a simulated clock; print "
+        "the minute-by-minute timeline, the alarm e-mails and a one-line verdict.",
+    )
+    drill_cli.add_arguments(drill)
+    drill.set_defaults(command=drill_cli.run)
     return parser
 
 

@@ -67,6 +67,7 @@ class Sandbox:
         concurrency: int = settings.SANDBOX_CONCURRENCY,
         port: int = 0,
         function_log: Path | None = None,
+        start_runtime: bool = True,
     ) -> None:
         self.template: ServiceTemplate = load_service_template(Path(cdk_out))
         self.faults = faults or Faults()
@@ -76,6 +77,9 @@ class Sandbox:
         self._concurrency = concurrency
         self._port = port
         self._function_log_path = function_log
+        # False for callers that invoke the function themselves (the release drill).
+        self._start_runtime = start_runtime
+        self.resolver: Resolver | None = None  # the template's references -> physical names
         self._log: IO[bytes] | None = None
         self._moto: MotoServer | None = None
         self._proxy: FaultProxy | None = None
@@ -138,7 +142,8 @@ class Sandbox:
                 log=self._log,
                 on_invocation=self._publish_metrics,
             )
-            self._runtime.start()
+            if self._start_runtime:
+                self._runtime.start()
         except BaseException:
             self.close()
             raise
@@ -213,6 +218,7 @@ class Sandbox:
         arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
         physical[function.logical_id] = Physical(self.function_name, arn)
         resolver = Resolver(physical, self.region, self.account, template.stack_name)
+        self.resolver = resolver
         table_ref = function.environment.get(contract.TABLE_NAME_ENV)
         self.table_name = resolver.resolve(table_ref, contract.TABLE_NAME_ENV) if table_ref else ""
         environment = self._function_environment(resolver)

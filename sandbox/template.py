@@ -64,6 +64,7 @@ class ServiceTemplate:
     bucket_id: str
     notifications: tuple[NotificationRule, ...]
     table_ids: tuple[str, ...] = field(default=())
+    assembly_dir: Path = field(default=Path())  # where the template and its assets are
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         props: dict[str, Any] = self.resources[logical_id].get("Properties", {})
@@ -206,6 +207,7 @@ def _service_template(stack: dict[str, Any], template_path: Path) -> ServiceTemp
         bucket_id=bucket_id,
         notifications=rules,
         table_ids=tuple(_of_type(resources, "AWS::DynamoDB::Table")),
+        assembly_dir=stack["dir"],
     )
 
 

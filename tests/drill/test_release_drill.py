@@ -1,0 +1,111 @@
+"""The release drill end to end: real uploads, the real handler and hook, alarms from cdk.out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sandbox import Sandbox
+from sandbox.drill import NEW, DrillOptions, DrillResult, Rehearsal
+from sandbox.drill_fault import Fault
+from sandbox.outbox import read_outbox
+
+pytestmark = pytest.mark.e2e
+# 40 uploads a minute: the 10% canary gets about 4 a minute, enough for the error-rate gate.
+TRAFFIC = 40.0
+
+
+def rehearse(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    fault: str = "",
+    *,
+    model: bool = False,
+    cdk_out: Path | None = None,
+) -> DrillResult:
+    options = DrillOptions(fault=Fault.parse(fault), uploads_per_minute=TRAFFIC, model=model)
+    rehearsal = Rehearsal(
+        cdk_out or Path("cdk.out"), options, tmp_path / "outbox", tmp_path / "work"
+    )
+    return rehearsal.run(sandbox)
+
+
+def test_broken_version_rolls_back_before_100_percent_and_the_alarm_mail_names_the_runbook(
+    drill_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Fails every real upload, while the hook's health-check key passes.
+    result = rehearse(drill_sandbox, tmp_path, "keys:uploads/*")
+
+    assert result.outcome == "rollback"
+    assert result.state == "Stopped"
+    assert "canary-error-rate" in result.cause
+    assert max(row["weight"] for row in result.rows) < 100
+    assert result.rows[-1]["weight"] == 0  # the alias ends on version 1
+    assert result.rows[-1]["versions"][NEW]["invocations"] == 0
+    messages = list(read_outbox(tmp_path / "outbox"))
+    alarms = [json.loads(m["Message"]) for m in messages if m["Source"] == "cloudwatch"]
+    gate = [a for a in alarms if a["AlarmName"].endswith("canary-error-rate")]
+    assert gate[0]["NewStateValue"] == "ALARM"
+    assert gate[0]["OldStateValue"] == "OK"
+    assert "runbooks/canary-error-rate.md" in gate[0]["AlarmDescription"]
+    assert gate[0]["NewStateReason"].startswith("Threshold Crossed: ")
+    assert gate[0]["Trigger"]["Metrics"][0]["Expression"].startswith("IF(errors")
+    stopped = [m for m in messages if m["Source"] == "eventbridge"]
+    assert "ended in STOP" in stopped[0]["Message"]
+    assert "runbooks/deployment-rolled-back.md" in stopped[0]["Message"]
+    assert messages[0]["Subject"].startswith("ALARM: ")
+
+
+def test_clean_version_completes(drill_sandbox: Sandbox, tmp_path: Path) -> None:
+    result = rehearse(drill_sandbox, tmp_path)
+
+    assert result.outcome == "success"
+    assert result.state == "Succeeded"
+    assert result.rows[-1]["weight"] == 100
+    assert result.errors == {"1": 0, "2": 0}
+    assert result.invocations[NEW] > 0
+    assert not any(m["Source"] == "eventbridge" for m in read_outbox(tmp_path / "outbox"))
+
+
+def test_a_version_failing_the_hook_never_takes_traffic(
+    drill_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = rehearse(drill_sandbox, tmp_path, "errors:1.0")
+
+    assert result.outcome == "rollback"
+    assert result.state == "Failed"
+    assert "pre-traffic hook" in result.cause
+    assert result.invocations[NEW] == 0
+    assert all(row["weight"] == 0 for row in result.rows)
+    (failed,) = [m for m in read_outbox(tmp_path / "outbox") if m["Source"] == "eventbridge"]
+    assert "ended in FAILURE" in failed["Message"]
+
+
+def test_the_verdict_follows_the_threshold_in_the_template(
+    drill_sandbox: Sandbox, cdk_out: Path, tmp_path: Path
+) -> None:
+    # The same broken release passes once the template's error-rate threshold is unreachable:
+    # the drill reads its gate from cdk.out, not from a copy.
+    changed = tmp_path / "cdk.out"
+    shutil.copytree(cdk_out, changed)
+    (template,) = [p for p in changed.glob("assembly-*-dev/*.template.json") if "Service" in p.name]
+    document = json.loads(template.read_text())
+    for resource in document["Resources"].values():
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and resource["Properties"][
+            "AlarmName"
+        ].endswith("canary-error-rate"):
+            resource["Properties"]["Threshold"] = 1000
+    template.write_text(json.dumps(document))
+
+    before = rehearse(
+        drill_sandbox, tmp_path / "before", "keys:uploads/*", model=True, cdk_out=cdk_out
+    )
+    after = rehearse(
+        drill_sandbox, tmp_path / "after", "keys:uploads/*", model=True, cdk_out=changed
+    )
+
+    assert before.outcome == "rollback"
+    assert after.outcome == "success"
