@@ -63,6 +63,11 @@ drill: install synth
 	$(BIN)/python -m sandbox drill --uploads-per-minute 60 --expect success
 	$(BIN)/python -m sandbox drill --uploads-per-minute 60 --fault 'keys:uploads/*' --expect rollback
 
+# The calibration study behind README's table: releases x traffic levels x seeds, on the
+# drill's model path (a few minutes). Results: bench-results/drill-matrix.{md,json}.
+drill-matrix: install synth
+	$(BIN)/python -m sandbox.drill_matrix
+
 # Synth first: the burst section runs the sandbox from cdk.out. Results: bench-results/.
 bench: install synth
 	$(BIN)/python -m bench

@@ -750,6 +750,7 @@ class Rehearsal:
                 drill_fault.ENV_FAULT: _fault_spec(fault),
                 drill_fault.ENV_BACKGROUND: str(options.background_errors),
                 drill_fault.ENV_SEED: str(options.seed + int(version)),
+                drill_fault.ENV_HANDLER: template.function.handler,
             }
             specs[version], environments[version] = spec, environment
             identities[version] = FunctionIdentity(

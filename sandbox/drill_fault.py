@@ -14,12 +14,14 @@ Faults (`DRILL_FAULT`):
 - ``keys:GLOB``: an invocation fails if one of its object keys matches GLOB
   (fnmatch, on the decoded key), so a synthetic health check under another prefix passes.
 `DRILL_BACKGROUND_ERRORS` (a share) fails invocations of any version the same way;
-`DRILL_SEED` makes the choices reproducible.
+`DRILL_SEED` makes the choices reproducible; `DRILL_HANDLER` names the handler it wraps
+(the template's Handler, e.g. handler.app.lambda_handler).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import json
 import os
 import random
@@ -30,6 +32,7 @@ from urllib.parse import unquote_plus
 ENV_FAULT = "DRILL_FAULT"
 ENV_BACKGROUND = "DRILL_BACKGROUND_ERRORS"
 ENV_SEED = "DRILL_SEED"
+ENV_HANDLER = "DRILL_HANDLER"  # the wrapped handler's entry point, from the template
 ENTRY = "drill_fault.lambda_handler"
 KINDS = ("errors", "latency", "crash", "keys")
 
@@ -128,10 +131,15 @@ def _plan_from_environment() -> Plan:
     )
 
 
-_handler: Any = None
+def _load_handler(entry: str) -> Any:
+    """The function's own handler (`module.function`, the template's Handler)."""
+    module_name, _, function_name = entry.rpartition(".")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
 _plan: Plan | None = None
-if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # loaded as the function: init as Lambda does
-    from handler.app import lambda_handler as _handler
+# Loaded as the function: import its handler in the init phase, as Lambda does.
+_handler: Any = _load_handler(os.environ[ENV_HANDLER]) if ENV_HANDLER in os.environ else None
 
 
 def lambda_handler(event: Any, context: Any) -> Any:
