@@ -80,7 +80,7 @@ def load_service_template(cdk_out: Path) -> ServiceTemplate:
         )
     matches = [
         (stack, template_path)
-        for stack, template_path in _stacks(cdk_out)
+        for stack, template_path in cloud_assembly_stacks(cdk_out)
         if _function_ids(_read_json(template_path)["Resources"])
     ]
     if not matches:
@@ -108,13 +108,13 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _stacks(assembly_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
+def cloud_assembly_stacks(assembly_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
     """Every stack artifact of an assembly and its nested assemblies (one per CDK Stage)."""
     artifacts = _read_json(assembly_dir / "manifest.json").get("artifacts", {})
     for name, artifact in artifacts.items():
         props = artifact.get("properties", {})
         if artifact.get("type") == "cdk:cloud-assembly":
-            yield from _stacks(assembly_dir / props["directoryName"])
+            yield from cloud_assembly_stacks(assembly_dir / props["directoryName"])
         elif artifact.get("type") == "aws:cloudformation:stack":
             info = {
                 "name": props.get("stackName", name),

@@ -1,0 +1,164 @@
+"""The operations console of a running sandbox, served by Flask, and its snapshot file.
+
+sources = ConsoleSources.of(sb, Path("cdk.out"))
+write_snapshot(sources, Path(".sandbox/dashboard.html"))   # one self-contained file
+with ConsoleServer(sources) as console:                      # http://127.0.0.1:<port>/
+    print(console.url)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from flask import Flask, Response
+from plotly.offline import get_plotlyjs
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from sandbox.console.dashboard import Dashboard, load_dashboard
+from sandbox.console.deployed import DeployedService, deployed_attributes, pseudo_parameters
+from sandbox.console.expressions import MetricSource
+from sandbox.console.page import PLOTLY_SCRIPT_PATH, AlarmStatus, Panels, render_page
+from sandbox.console.panels import AlarmStates, read_outbox, template_alarms
+
+CONSOLE_HOST = "127.0.0.1"
+REFRESH_SECONDS = 10
+LEDGER_COLUMNS = ("filename", "size", "event_time", "event_name", "etag")
+
+
+@dataclass
+class ConsoleSources:
+    """Everything the console reads, each read afresh on every page."""
+
+    dashboard: Dashboard
+    store: MetricSource
+    alarms: Callable[[], Sequence[AlarmStatus]]
+    outbox: Path
+    ledger: Callable[[], Sequence[Mapping[str, Any]]] | None = None
+    clock: Callable[[], float] = time.time
+    ledger_columns: Sequence[str] = field(default=LEDGER_COLUMNS)
+
+    @classmethod
+    def of(
+        cls,
+        sb: Any,
+        cdk_out: Path,
+        outbox: Path,
+        alarm_states: Callable[[], AlarmStates] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> ConsoleSources:
+        """The console of a started sandbox.Sandbox: its dashboard, metrics, alarms, ledger."""
+        service: DeployedService = sb
+        dashboard = load_dashboard(
+            cdk_out,
+            service.template.stack_name,
+            deployed_attributes(service),
+            pseudo_parameters(service),
+        )
+        return cls(
+            dashboard=dashboard,
+            store=sb.metrics,
+            alarms=lambda: template_alarms(service.template, alarm_states),
+            outbox=outbox,
+            ledger=sb.ledger,
+            clock=clock,
+        )
+
+    def render(self, *, inline_plotly: bool, refresh_seconds: int | None) -> tuple[str, list[str]]:
+        panels = Panels(
+            alarms=self.alarms(),
+            notifications=read_outbox(self.outbox),
+            ledger=None if self.ledger is None else self.ledger(),
+            ledger_columns=self.ledger_columns,
+        )
+        return render_page(
+            self.dashboard,
+            self.store,
+            self.clock(),
+            panels,
+            inline_plotly=inline_plotly,
+            refresh_seconds=refresh_seconds,
+        )
+
+
+def write_snapshot(sources: ConsoleSources, path: Path) -> list[str]:
+    """Write the console as one HTML file that opens offline (Plotly inlined); returns the
+    problems found (widgets that could not be drawn), which the file also shows."""
+    document, errors = sources.render(inline_plotly=True, refresh_seconds=None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(document, encoding="utf-8")
+    return errors
+
+
+def console_app(sources: ConsoleSources, refresh_seconds: int = REFRESH_SECONDS) -> Flask:
+    """The Flask app: the page at /, Plotly's bundled script beside it (no CDN)."""
+    app = Flask("sandbox.console")
+    plotly_js = get_plotlyjs()
+
+    @app.get("/")
+    def index() -> Response:
+        document, _ = sources.render(inline_plotly=False, refresh_seconds=refresh_seconds)
+        return Response(document, mimetype="text/html")
+
+    @app.get(f"/{PLOTLY_SCRIPT_PATH}")
+    def plotly() -> Response:
+        response = Response(plotly_js, mimetype="application/javascript")
+        response.cache_control.max_age = 3600
+        return response
+
+    return app
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """No log line per request: `up` reports progress on its own line."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class ConsoleServer:
+    """The console on 127.0.0.1 (a free port unless given), in a thread; a context manager."""
+
+    def __init__(
+        self, sources: ConsoleSources, port: int = 0, refresh_seconds: int = REFRESH_SECONDS
+    ) -> None:
+        self._server: BaseWSGIServer = make_server(
+            CONSOLE_HOST,
+            port,
+            console_app(sources, refresh_seconds),
+            threaded=True,
+            request_handler=_QuietRequestHandler,
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox-console", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{CONSOLE_HOST}:{self._server.server_address[1]}/"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+
+    def __enter__(self) -> ConsoleServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
