@@ -6,8 +6,11 @@ socket, so the port would stay bound after `stop()`; this wrapper closes it.
 
 from __future__ import annotations
 
+import io
 import threading
 import urllib.request
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -17,6 +20,10 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox import settings
+from sandbox.service_metrics import EmulatorRequest
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 class _QuietRequestHandler(MotoRequestHandler):
@@ -26,11 +33,50 @@ class _QuietRequestHandler(MotoRequestHandler):
         pass
 
 
+class _Observed:
+    """WSGI middleware: hands each answered request to the observers (after moto answered)."""
+
+    def __init__(self, app: WSGIApplication, observers: list[Callable[[EmulatorRequest], None]]):
+        self._app = app
+        self._observers = observers
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not self._observers:
+            return self._app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        status: list[int] = []
+
+        def capture(status_line: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(int(status_line.split(" ", 1)[0]))
+            return start_response(status_line, headers, exc_info)
+
+        answer = self._app(environ, capture)
+        request = EmulatorRequest(
+            method=environ["REQUEST_METHOD"],
+            # Still percent-encoded (PATH_INFO is decoded as Latin-1 by WSGI).
+            path=str(environ.get("RAW_URI") or environ.get("PATH_INFO", "")).split("?", 1)[0],
+            query=environ.get("QUERY_STRING", ""),
+            headers={
+                key[5:].replace("_", "-").lower(): str(value)
+                for key, value in environ.items()
+                if key.startswith("HTTP_")
+            },
+            body=body,
+            status=status[0] if status else 500,
+        )
+        for observer in self._observers:
+            observer(request)
+        return answer
+
+
 class MotoServer:
     """moto in server mode on a free port of 127.0.0.1."""
 
     def __init__(self, host: str = settings.SANDBOX_HOST, port: int = 0) -> None:
-        app = DomainDispatcherApplication(create_backend_app)
+        # Called with every request moto answered (sandbox.service_metrics counts them).
+        self.observers: list[Callable[[EmulatorRequest], None]] = []
+        app = _Observed(DomainDispatcherApplication(create_backend_app), self.observers)
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_QuietRequestHandler
         )

@@ -14,13 +14,17 @@ import http.client
 import json
 import random
 import threading
+import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from sandbox import settings
+from sandbox.service_metrics import DynamoDBCall
 
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
 # Proxies must not forward these (RFC 9110 section 7.6.1); we re-frame every body.
@@ -89,6 +93,8 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.injected: dict[str, int] = {"throttled": 0, "internal": 0, "access_denied": 0}
         self.forwarded = 0
+        # Called with every DynamoDB call, injected errors included (sandbox.service_metrics).
+        self.observers: list[Callable[[DynamoDBCall], None]] = []
         self._upstream = urlsplit(upstream_url)
         self._server = ThreadingHTTPServer((settings.SANDBOX_HOST, 0), self._handler_class())
         self._server.daemon_threads = True
@@ -129,6 +135,25 @@ class FaultProxy:
             self.injected["throttled" if error is THROTTLED else "internal"] += 1
             return error
 
+    def observe(
+        self, target: str, request: bytes, status: int, response: bytes, seconds: float
+    ) -> None:
+        """Tell the observers of one DynamoDB call (service metrics count them as DynamoDB)."""
+        if not self.observers or not target.startswith(DYNAMODB_TARGET_PREFIX):
+            return
+        answer = _json_object(response)
+        error_type = str(answer.get("__type", "")).rsplit("#", 1)[-1] if status >= 300 else ""
+        call = DynamoDBCall(
+            operation=target.removeprefix(DYNAMODB_TARGET_PREFIX),
+            request=_json_object(request),
+            status=status,
+            error_type=error_type,
+            latency_ms=seconds * 1000,
+            response=answer,
+        )
+        for observer in self.observers:
+            observer(call)
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
         upstream = self._upstream
@@ -148,15 +173,18 @@ class FaultProxy:
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                error = proxy.choose_error(self.headers.get("X-Amz-Target", ""))
+                target = self.headers.get("X-Amz-Target", "")
+                started = time.perf_counter()
+                error = proxy.choose_error(target)
                 if error is not None:
-                    self._answer_error(*error)
-                    return
-                self._forward(body)
+                    status, payload = error[0], self._answer_error(*error)
+                else:
+                    status, payload = self._forward(body)
+                proxy.observe(target, body, status, payload, time.perf_counter() - started)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay
 
-            def _answer_error(self, status: int, error_type: str, message: str) -> None:
+            def _answer_error(self, status: int, error_type: str, message: str) -> bytes:
                 payload = json.dumps({"__type": error_type, "message": message}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.0")
@@ -166,8 +194,9 @@ class FaultProxy:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                return payload
 
-            def _forward(self, body: bytes) -> None:
+            def _forward(self, body: bytes) -> tuple[int, bytes]:
                 connection = http.client.HTTPConnection(
                     upstream.hostname or settings.SANDBOX_HOST, upstream.port, timeout=60
                 )
@@ -187,5 +216,15 @@ class FaultProxy:
                         self.wfile.write(payload)
                 finally:
                     connection.close()
+                return response.status, payload
 
         return Handler
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    """A DynamoDB JSON body as a dict ({} when empty or not an object)."""
+    try:
+        value = json.loads(payload or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
