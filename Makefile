@@ -53,9 +53,10 @@ lint: install
 test: install lint
 	$(BIN)/python -m pytest --numprocesses=auto --maxprocesses=4
 
-# The whole flow offline: synth, then the sandbox deploys cdk.out into moto and runs it.
+# The whole flow offline: synth, then the sandbox deploys cdk.out into moto and runs it,
+# and writes the stage's dashboard with the run's metrics (opens offline in a browser).
 demo: install synth
-	$(BIN)/python -m sandbox demo
+	$(BIN)/python -m sandbox demo --dashboard .sandbox/dashboard.html
 
 # A release rehearsed offline from cdk.out: a clean one (completes), then a broken one that
 # fails every real upload but passes the hook (the canary's alarm rolls it back).

@@ -18,6 +18,7 @@ import boto3
 
 import contract
 from sandbox import drill_cli, settings
+from sandbox.console import commands as console_commands
 from sandbox.faults import Faults
 from sandbox.runtime import FunctionIdentity, FunctionWorker, lambda_context, redrive_failures
 from sandbox.sandbox import Sandbox, plain_items
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "until Ctrl-C; prints the endpoint and the variables to export for aws/boto3.",
     )
     _add_run_options(up)
+    console_commands.add_console_option(up)
     up.set_defaults(command=_up)
     demo = commands.add_parser(
         "demo",
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "recorded, print the ledger and stop. Exit status 0 when every file was recorded.",
     )
     _add_run_options(demo)
+    console_commands.add_dashboard_option(demo)
     demo.set_defaults(command=_demo)
     ledger = commands.add_parser(
         "ledger",
@@ -197,8 +200,10 @@ def _up(args: argparse.Namespace) -> int:
     print("Starting the sandbox...", file=sys.stderr)
     with _sigterm_as_interrupt(), _sandbox(args) as sb:
         _write_state(sb)
+        console = console_commands.serve_console(sb, args)
         try:
             print(f"Sandbox running at {sb.endpoint_url}")
+            print(f"  console        {console.url}")
             print(f"  bucket         {sb.bucket_name}\n  table          {sb.table_name}")
             print(f"  failure queue  {sb.failure_queue_url}\n  function log   {FUNCTION_LOG}")
             print("Point the AWS CLI and boto3 at it:")
@@ -213,6 +218,7 @@ def _up(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nStopping the sandbox...", file=sys.stderr)
         finally:
+            console.stop()
             STATE_PATH.unlink(missing_ok=True)
     return 0
 
@@ -236,10 +242,11 @@ def _demo(args: argparse.Namespace) -> int:
             f"({sb.progress_line()})"
         )
         missing = set(DEMO_KEYS) - {item[contract.PARTITION_KEY] for item in items}
+        drawn = console_commands.write_dashboard(sb, args)
     if missing:
         print(f"sandbox: not recorded: {sorted(missing)}", file=sys.stderr)
         return 1
-    return 0
+    return 0 if drawn else 1
 
 
 def format_table(items: list[dict[str, Any]]) -> str:

@@ -36,6 +36,7 @@ from sandbox.emulator import MotoServer
 from sandbox.faults import FaultProxy, Faults
 from sandbox.metrics import MetricStore, cloudwatch_mirror, record_lambda_invocation
 from sandbox.runtime import FunctionIdentity, InvocationRecord, LambdaRuntime, RedriveResult
+from sandbox.service_metrics import ServiceMetrics, bucket_metrics_filters
 from sandbox.template import (
     Physical,
     Resolver,
@@ -97,6 +98,8 @@ class Sandbox:
         self.function_environment: dict[str, str] = {}
         # Lambda's AWS/Lambda metrics and the handler's EMF metrics (see sandbox.metrics).
         self.metrics = MetricStore()
+        # What S3, SQS and DynamoDB publish about the service (see sandbox.service_metrics).
+        self.service_metrics: ServiceMetrics | None = None
 
     # Life cycle
     def __enter__(self) -> Sandbox:
@@ -124,6 +127,7 @@ class Sandbox:
             self.metrics.set_mirror(cloudwatch_mirror(self.client("cloudwatch")))
             self._proxy = FaultProxy(self.endpoint_url, self.faults)
             self._proxy.start()
+            self._start_service_metrics(self._moto, self._proxy)
             environment["AWS_ENDPOINT_URL"] = self._proxy.url
             self.function_environment = environment
             if self._function_log_path is not None:
@@ -151,6 +155,8 @@ class Sandbox:
     def close(self) -> None:
         """Stop everything this sandbox started; safe to call twice and after a failed start."""
         steps: list[Callable[[], None]] = []
+        if self.service_metrics is not None:
+            steps.append(self.service_metrics.stop)
         if self._runtime is not None:
             steps.append(self._runtime.stop)
         if self._proxy is not None:
@@ -161,6 +167,7 @@ class Sandbox:
         if self._log is not None:
             steps.append(self._log.close)
         self._runtime = self._proxy = self._moto = self._log = None
+        self.service_metrics = None
         self._clients = {}
         try:
             _run_all(steps)
@@ -168,6 +175,21 @@ class Sandbox:
             if self._holds_lock:
                 self._holds_lock = False
                 Sandbox._open_lock.release()
+
+    def _start_service_metrics(self, moto: MotoServer, proxy: FaultProxy) -> None:
+        self.service_metrics = ServiceMetrics(
+            self.metrics,
+            bucket_name=self.bucket_name,
+            bucket_filters=bucket_metrics_filters(
+                self.template.properties(self.template.bucket_id)
+            ),
+            table_names=[self.table_name],
+            queue_urls=[self.failure_queue_url] if self.failure_queue_url else [],
+            clients=self.client,
+        )
+        moto.observers.append(self.service_metrics.observe_request)
+        proxy.observers.append(self.service_metrics.observe_dynamodb)
+        self.service_metrics.start()
 
     def _publish_metrics(self, record: InvocationRecord) -> None:
         """What Lambda and CloudWatch Logs publish for one invocation."""
@@ -182,6 +204,8 @@ class Sandbox:
         )
         for line in record.emf_lines:
             self.metrics.put_emf(line)
+        if self.service_metrics is not None:
+            self.service_metrics.observe_invocation(self.function_name, record)
 
     # Deployment from the template
     def client(self, service: str) -> Any:

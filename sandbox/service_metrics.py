@@ -13,6 +13,8 @@ none of it, so the sandbox does, from what it sees pass:
   proxy, so injected errors count as DynamoDB would count them): `SuccessfulRequestLatency`,
   `ConsumedRead/WriteCapacityUnits`, `ThrottledRequests`, `Read/WriteThrottleEvents`,
   `SystemErrors`, `ConditionalCheckFailedRequests` and the account's `UserErrors`;
+- each finished invocation (:meth:`ServiceMetrics.observe_invocation`): Lambda's
+  `ConcurrentExecutions`, which the runtime's per-invocation metrics can't give;
 - a sample each minute (:meth:`ServiceMetrics.sample`): SQS `ApproximateNumberOfMessages
   Visible` and `ApproximateAgeOfOldestMessage`, and S3's storage metrics `BucketSizeBytes`
   and `NumberOfObjects` (daily in AWS; sampled here so a short run shows them).
@@ -37,13 +39,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote
+
+from sandbox.metrics import LAMBDA_NAMESPACE, lambda_dimension_sets
+
+if TYPE_CHECKING:  # the runtime imports the fault proxy, which imports this module
+    from sandbox.runtime import InvocationRecord
 
 S3 = "AWS/S3"
 SQS = "AWS/SQS"
 DYNAMODB = "AWS/DynamoDB"
 SAMPLE_INTERVAL_SECONDS = 60.0
+# Invocations that ended longer ago than this can't overlap a new one (Lambda's 15-minute cap).
+CONCURRENCY_MEMORY = 900.0
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
@@ -64,6 +73,8 @@ class MetricSink(Protocol):
         timestamp: float,
         unit: str = "None",
     ) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,7 @@ class ServiceMetrics:
         self._clock = clock
         self._lock = threading.Lock()
         self._sent_at: dict[str, list[float]] = {name: [] for name in self._queues}
+        self._running: list[tuple[float, float]] = []  # (start, end) of recent invocations
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -235,6 +247,30 @@ class ServiceMetrics:
                 del self._sent_at[name][:count]  # oldest first: see the module's note
             self._put(SQS, "NumberOfMessagesDeleted", dimensions, float(count), "Count")
 
+    # Lambda's concurrency
+    def observe_invocation(self, function_name: str, record: InvocationRecord) -> None:
+        """Publish Lambda's ConcurrentExecutions: the invocations running when this one began.
+
+        Lambda publishes it per function, per alias/version and account-wide; the runtime's
+        own metrics don't include it. Counted from the finished invocations seen so far, so
+        one still running when a later one finishes is counted when it finishes.
+        """
+        start = record.started_at
+        end = start + record.duration_ms / 1000.0
+        with self._lock:
+            self._running = [(s, e) for s, e in self._running if e > start - CONCURRENCY_MEMORY]
+            concurrent = 1 + sum(1 for s, e in self._running if s <= start < e)
+            self._running.append((start, end))
+        for dimensions in lambda_dimension_sets(function_name, record.qualifier, None):
+            self._put(
+                LAMBDA_NAMESPACE,
+                "ConcurrentExecutions",
+                dimensions,
+                float(concurrent),
+                "Count",
+                timestamp=start,
+            )
+
     # DynamoDB calls of the function
     def observe_dynamodb(self, call: DynamoDBCall) -> None:
         """Publish what DynamoDB would for one call (see the module's list)."""
@@ -280,9 +316,18 @@ class ServiceMetrics:
         self._put(DYNAMODB, "ConsumedReadCapacityUnits", dimensions, units, "Count")
 
     def _put(
-        self, namespace: str, name: str, dimensions: Mapping[str, str], value: float, unit: str
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Mapping[str, str],
+        value: float,
+        unit: str,
+        *,
+        timestamp: float | None = None,
     ) -> None:
-        self._store.put(namespace, name, dimensions, value, self._clock(), unit)
+        when = self._clock() if timestamp is None else timestamp
+        self._store.put(namespace, name, dimensions, value, when, unit)
+        self._store.flush()  # to moto's CloudWatch too, as the Lambda metrics go
 
 
 def _sqs_action(request: EmulatorRequest) -> tuple[str, dict[str, Any]]:

@@ -494,10 +494,9 @@ def fetch(
     period: int,
     window: Window,
 ) -> Series:
-    """One metric's statistic over the window, as a Series."""
-    points = store.statistic(
-        namespace, metric_name, dimensions, stat, period, window.start, window.end
-    )
+    """One metric's statistic over the window, as a Series (periods aligned as CloudWatch's)."""
+    start = window.start - window.start % period
+    points = store.statistic(namespace, metric_name, dimensions, stat, period, start, window.end)
     return Series(
         {float(t): float(v) for t, v in points},
         period,

@@ -191,10 +191,11 @@ def _time_series(index: int, widget: Widget, lines: Sequence[Line], window: Wind
         showlegend=True,
         legend={"orientation": "h", "y": -0.25, "font": {"size": 10}},
         xaxis={
+            "type": "date",
             "range": [
                 datetime.fromtimestamp(window.start, UTC),
                 datetime.fromtimestamp(window.end, UTC),
-            ]
+            ],
         },
         yaxis={"title": {"text": left.get("label", "")}, "rangemode": "tozero"},
         template="plotly_white",
@@ -209,7 +210,7 @@ def _time_series(index: int, widget: Widget, lines: Sequence[Line], window: Wind
         div_id=f"graph-{index}",
         default_height="100%",
         default_width="100%",
-        config={"displaylogo": False, "responsive": True},
+        config={"displayModeBar": False, "responsive": True},
     )
     points = sum(len(line.points) for line in lines)
     return f'<div class="graph" data-points="{points}">{empty}{graph}</div>'
