@@ -7,7 +7,6 @@ socket, so the port would stay bound after `stop()`; this wrapper closes it.
 from __future__ import annotations
 
 import io
-import threading
 import urllib.request
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -17,10 +16,11 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import make_server
 
 from sandbox import settings
 from sandbox.service_metrics import EmulatorRequest
+from sandbox.serving import BackgroundServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -70,30 +70,15 @@ class _Observed:
         return answer
 
 
-class MotoServer:
+class MotoServer(BackgroundServer):
     """moto in server mode on a free port of 127.0.0.1."""
 
     def __init__(self, host: str = settings.SANDBOX_HOST, port: int = 0) -> None:
         # Called with every request moto answered (sandbox.service_metrics counts them).
         self.observers: list[Callable[[EmulatorRequest], None]] = []
         app = _Observed(DomainDispatcherApplication(create_backend_app), self.observers)
-        self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=_QuietRequestHandler
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox-moto", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{settings.SANDBOX_HOST}:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
+        server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
+        super().__init__(server, "sandbox-moto")
 
     def reset(self) -> None:
         """Forget every resource: moto is process-wide, so the next sandbox starts clean."""
@@ -101,9 +86,3 @@ class MotoServer:
         request = urllib.request.Request(url, method="POST")  # noqa: S310 - see above
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - see above
             pass
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from sandbox import settings
 from sandbox.service_metrics import DynamoDBCall
+from sandbox.serving import BackgroundServer
 
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
 # Proxies must not forward these (RFC 9110 section 7.6.1); we re-frame every body.
@@ -84,7 +85,7 @@ ACCESS_DENIED = (
 )
 
 
-class FaultProxy:
+class FaultProxy(BackgroundServer):
     """An HTTP proxy on 127.0.0.1 in front of the emulator that fails DynamoDB requests."""
 
     def __init__(self, upstream_url: str, faults: Faults) -> None:
@@ -96,24 +97,9 @@ class FaultProxy:
         # Called with every DynamoDB call, injected errors included (sandbox.service_metrics).
         self.observers: list[Callable[[DynamoDBCall], None]] = []
         self._upstream = urlsplit(upstream_url)
-        self._server = ThreadingHTTPServer((settings.SANDBOX_HOST, 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox-fault-proxy", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://{settings.SANDBOX_HOST}:{self._server.server_address[1]}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
+        server = ThreadingHTTPServer((settings.SANDBOX_HOST, 0), self._handler_class())
+        server.daemon_threads = True
+        super().__init__(server, "sandbox-fault-proxy")
 
     def set_faults(self, faults: Faults) -> None:
         with self._lock:

@@ -8,23 +8,22 @@ with ConsoleServer(sources) as console:                      # http://127.0.0.1:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from flask import Flask, Response
 from plotly.offline import get_plotlyjs
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from sandbox.console.dashboard import Dashboard, load_dashboard
 from sandbox.console.deployed import DeployedService, deployed_attributes, pseudo_parameters
 from sandbox.console.expressions import MetricSource
 from sandbox.console.page import PLOTLY_SCRIPT_PATH, AlarmStatus, Panels, render_page
 from sandbox.console.panels import AlarmStates, read_outbox, template_alarms
+from sandbox.serving import BackgroundServer
 
 CONSOLE_HOST = "127.0.0.1"
 REFRESH_SECONDS = 10
@@ -121,44 +120,18 @@ class _QuietRequestHandler(WSGIRequestHandler):
         pass
 
 
-class ConsoleServer:
+class ConsoleServer(BackgroundServer):
     """The console on 127.0.0.1 (a free port unless given), in a thread; a context manager."""
 
     def __init__(
         self, sources: ConsoleSources, port: int = 0, refresh_seconds: int = REFRESH_SECONDS
     ) -> None:
-        self._server: BaseWSGIServer = make_server(
-            CONSOLE_HOST,
-            port,
-            console_app(sources, refresh_seconds),
-            threaded=True,
-            request_handler=_QuietRequestHandler,
+        app = console_app(sources, refresh_seconds)
+        server = make_server(
+            CONSOLE_HOST, port, app, threaded=True, request_handler=_QuietRequestHandler
         )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox-console", daemon=True
-        )
+        super().__init__(server, "sandbox-console")
 
     @property
     def url(self) -> str:
-        return f"http://{CONSOLE_HOST}:{self._server.server_address[1]}/"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
-
-    def __enter__(self) -> ConsoleServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return f"{super().url}/"

@@ -7,8 +7,9 @@ series and scalars, comparisons, ``IF``, ``PERIOD``, ``FILL`` (a value or ``REPE
 
 Semantics follow "Using metric math" in the CloudWatch User Guide
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html):
-an operation between two series keeps the timestamps both have; a scalar applies to every
-point; a division by zero yields no datapoint; a function of one series (``AVG(m1)``)
+an operation between two series covers the timestamps of either, a value missing in one
+counting as 0 (as the alarms' evaluator, sandbox.metric_math, does); a scalar applies to
+every point; a division by zero yields no datapoint; a function of one series (``AVG(m1)``)
 is a scalar, of several series a series.
 """
 
@@ -348,7 +349,7 @@ def _map_series(value: Value | str, apply: Callable[[Series], Series]) -> Value:
 
 def combine(left: Value, right: Value, apply: Callable[[float, float], float | None]) -> Value:
     """Apply a binary operation: scalar with scalar, scalar with every point, or two series on
-    the timestamps both have. A list of series (from SEARCH) applies element by element."""
+    the timestamps of either. A list of series (from SEARCH) applies element by element."""
     if isinstance(left, list):
         return [_as_series(combine(s, right, apply)) for s in left]
     if isinstance(right, list):
@@ -361,8 +362,12 @@ def combine(left: Value, right: Value, apply: Callable[[float, float], float | N
         return _derive(right, {t: apply(left, v) for t, v in right.points.items()})
     if isinstance(right, float):
         return _derive(left, {t: apply(v, right) for t, v in left.points.items()})
-    stamps = left.points.keys() & right.points.keys()
-    return _derive(left, {t: apply(left.points[t], right.points[t]) for t in stamps})
+    # A timestamp of either series counts, the other's missing value as 0: the rule the
+    # alarms' evaluator applies too (sandbox.metric_math), so a graph agrees with its alarm.
+    stamps = left.points.keys() | right.points.keys()
+    return _derive(
+        left, {t: apply(left.points.get(t, 0.0), right.points.get(t, 0.0)) for t in stamps}
+    )
 
 
 def _as_series(value: Value) -> Series:

@@ -36,12 +36,12 @@ def test_rate_divides_each_point_by_the_period() -> None:
     assert result.points == {0.0: 2.0, 60.0: 0.5}
 
 
-def test_operations_between_series_keep_the_timestamps_both_have() -> None:
+def test_operations_between_series_count_a_missing_value_as_zero() -> None:
     a = _series({0.0: 1.0, 60.0: 2.0, 120.0: 3.0})
     b = _series({60.0: 10.0, 120.0: 20.0, 180.0: 30.0})
     result = _evaluate("a+b", a=a, b=b)
     assert isinstance(result, Series)
-    assert result.points == {60.0: 12.0, 120.0: 23.0}
+    assert result.points == {0.0: 1.0, 60.0: 12.0, 120.0: 23.0, 180.0: 30.0}
 
 
 def test_precedence_and_parentheses_follow_arithmetic() -> None:
@@ -64,6 +64,9 @@ def test_time_to_drain_as_the_sqs_widget_computes_it() -> None:
     assert isinstance(result, Series)
     # 10 / (5 - 3) * 60 = 300; at 60 s the denominator is 0: no datapoint, as CloudWatch.
     assert result.points == {0.0: 300.0}
+    partial = _evaluate("a / b", a=_series({0.0: 6.0, 60.0: 1.0}), b=_series({0.0: 3.0}))
+    assert isinstance(partial, Series)
+    assert partial.points == {0.0: 2.0}  # 1 / (missing as 0): dropped
 
 
 def test_fill_puts_the_value_in_every_empty_period_of_the_window() -> None:
