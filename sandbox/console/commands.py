@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sandbox import settings
 from sandbox.console.console import ConsoleServer, ConsoleSources, write_snapshot
 
-OUTBOX_DIR = Path(".sandbox") / "outbox"
+OUTBOX_DIR = Path(settings.SANDBOX_STATE_DIR) / "outbox"
 
 
 def add_dashboard_option(parser: argparse.ArgumentParser) -> None:

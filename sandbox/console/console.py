@@ -18,6 +18,8 @@ from flask import Flask, Response
 from plotly.offline import get_plotlyjs
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+import contract
+from sandbox import settings
 from sandbox.console.dashboard import Dashboard, load_dashboard
 from sandbox.console.deployed import DeployedService, deployed_attributes, pseudo_parameters
 from sandbox.console.expressions import MetricSource
@@ -25,9 +27,14 @@ from sandbox.console.page import PLOTLY_SCRIPT_PATH, AlarmStatus, Panels, render
 from sandbox.console.panels import AlarmStates, read_outbox, template_alarms
 from sandbox.serving import BackgroundServer
 
-CONSOLE_HOST = "127.0.0.1"
 REFRESH_SECONDS = 10
-LEDGER_COLUMNS = ("filename", "size", "event_time", "event_name", "etag")
+LEDGER_COLUMNS = (
+    contract.PARTITION_KEY,
+    contract.ATTR_SIZE,
+    contract.ATTR_EVENT_TIME,
+    contract.ATTR_EVENT_NAME,
+    contract.ATTR_ETAG,
+)
 
 
 @dataclass
@@ -128,7 +135,7 @@ class ConsoleServer(BackgroundServer):
     ) -> None:
         app = console_app(sources, refresh_seconds)
         server = make_server(
-            CONSOLE_HOST, port, app, threaded=True, request_handler=_QuietRequestHandler
+            settings.SANDBOX_HOST, port, app, threaded=True, request_handler=_QuietRequestHandler
         )
         super().__init__(server, "sandbox-console")
 

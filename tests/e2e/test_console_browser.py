@@ -24,7 +24,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
-from config import constants as c
+from sandbox import settings
 from sandbox.console.dashboard import find_dashboard_template
 
 pytestmark = pytest.mark.e2e
@@ -120,8 +120,8 @@ def _upload_and_wait(up: dict[str, str], region: str) -> None:
     session = {
         "endpoint_url": up["endpoint"],
         "region_name": region,
-        "aws_access_key_id": c.SANDBOX_ACCESS_KEY,
-        "aws_secret_access_key": c.SANDBOX_SECRET_KEY,
+        "aws_access_key_id": settings.SANDBOX_ACCESS_KEY,
+        "aws_secret_access_key": settings.SANDBOX_SECRET_KEY,
     }
     s3, dynamodb = boto3.client("s3", **session), boto3.client("dynamodb", **session)
     for key in UPLOADS:
@@ -178,7 +178,7 @@ def test_the_console_of_a_running_sandbox_shows_every_widget_with_data(
     from sandbox.template import load_service_template
 
     template = load_service_template(cdk_out)
-    _upload_and_wait(up, template.region or c.SANDBOX_FALLBACK_REGION)
+    _upload_and_wait(up, template.region or settings.SANDBOX_FALLBACK_REGION)
     assert up["console"].startswith("http://127.0.0.1:")
     browser.get(up["console"])
     _check_page(browser, _dashboard_titles(cdk_out, template.stack_name), "console.png")

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+import contract
 from sandbox import Faults, Sandbox
 from sandbox.console import ConsoleSources, write_snapshot
 from sandbox.console.dashboard import Dashboard, find_dashboard_template, load_dashboard
@@ -63,7 +64,7 @@ def run(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[San
             sb.upload(f"contract/denied {n}.txt", b"denied")
         sb.wait_until_idle(timeout=120)
         sb.set_faults(Faults())
-        assert sb.redrive() == 2
+        assert sb.redrive().redriven == 2
         _read_the_ledger_as_the_function_would(sb)
         _events_the_sandbox_cannot_cause(sb)
         assert sb.service_metrics is not None
@@ -183,6 +184,26 @@ def test_an_alarm_side_rename_leaves_the_alarm_without_data(run: Sandbox) -> Non
     metric["MetricName"] += "Renamed"
     missing = missing_data(_alarm_references(run, resources), run.metrics)
     assert [m.metric_name for m in missing] == [metric["MetricName"]]
+
+
+def test_the_business_metrics_read_are_the_contract_modules(run: Sandbox, cdk_out: Path) -> None:
+    business = [
+        reference
+        for reference in dashboard_references(_dashboard(run, cdk_out))
+        + _alarm_references(run, run.template.resources)
+        if reference.namespace == contract.METRICS_NAMESPACE
+    ]
+    assert business  # the business-flow row reads the handler's metrics
+    names = {
+        contract.METRIC_FILES_RECORDED,
+        contract.METRIC_RECORD_FAILURES,
+        contract.METRIC_DUPLICATES_SKIPPED,
+        contract.METRIC_STALE_EVENTS_SKIPPED,
+    }
+    dimensions = {contract.METRICS_SERVICE_DIMENSION, contract.METRICS_STAGE_DIMENSION}
+    for reference in business:
+        assert reference.metric_name in names, str(reference)
+        assert {name for name, _ in reference.dimensions} == dimensions, str(reference)
 
 
 def test_a_handler_side_rename_leaves_the_business_flow_without_data(
