@@ -2,14 +2,19 @@
 
 The handler, the pre-traffic hook, the smoke test, the sandbox, the benchmark, the stacks
 (service, dashboard, alarms, pipeline) and the tests all import these from here, so no
-literal of the contract is written twice. Plain Python with no dependencies: it ships
-inside the function's and the hook's assets (their asset excludes keep `contract.py`), and
-importing it never starts jsii. Values that only the CDK code uses (durations, tuning, the
-alarm thresholds, tool versions) live next to that code instead; sandbox tuning lives in
-`sandbox/settings.py`.
+literal of the contract is written twice; so is the S3 event document the handler reads
+(the hook's synthetic upload, the tests and the benchmark build theirs with it). Plain
+Python, standard library only: it ships inside the function's and the hook's assets
+(their asset excludes keep `contract.py`), and importing it never starts jsii. Values that
+only the CDK code uses (durations, tuning, the alarm thresholds, tool versions) live next
+to that code instead; sandbox tuning lives in `sandbox/settings.py`.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote_plus
 
 SERVICE_NAME = "upload-ledger"
 STACK_PREFIX = "UploadLedger"
@@ -99,6 +104,14 @@ RUNBOOK_URL_TEMPLATE = (
 )
 DEPLOYMENT_ROLLED_BACK_RUNBOOK = "deployment-rolled-back"
 
+# S3 event notifications: the document S3 sends and the handler reads (message structure
+# version 2.1, Amazon S3 User Guide, "Event message structure").
+S3_EVENT_SOURCE = "aws:s3"
+S3_TEST_EVENT = "s3:TestEvent"
+S3_OBJECT_CREATED_PUT = "ObjectCreated:Put"
+# S3's ETag of an empty object (its MD5).
+EMPTY_OBJECT_ETAG = "d41d8cd98f00b204e9800998ecf8427e"
+
 # Monitoring: one dashboard per stage. Runbooks name it, so the name is part of the contract.
 DASHBOARD_NAME_FORMAT = SERVICE_NAME + "-{stage}"
 
@@ -116,3 +129,66 @@ def stage_stack_prefix(stage_name: str) -> str:
 def smoke_test_role_name(stage_name: str, region: str) -> str:
     """The stage's smoke-test role: named, so the pipeline can allow assuming exactly it."""
     return f"{stage_stack_prefix(stage_name)}-{region}-smoke-test"
+
+
+def s3_event_time(moment: datetime | None = None) -> str:
+    """`moment` (default: now) as S3 writes `eventTime`: UTC, milliseconds, `Z`."""
+    return (moment or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def s3_object_created_record(
+    bucket: str,
+    key: str,
+    *,
+    size: Any = 0,
+    etag: str = EMPTY_OBJECT_ETAG,
+    sequencer: str | None = None,
+    version_id: str | None = None,
+    event_time: str | None = None,
+    event_name: str = S3_OBJECT_CREATED_PUT,
+    region: str | None = None,
+    encode: bool = True,
+) -> dict[str, Any]:
+    """One ObjectCreated record shaped like S3's own document.
+
+    The key is URL-encoded as S3 encodes it (`quote_plus`, `/` kept) unless `encode` is
+    false (a test handing over an already encoded key). `sequencer` and `version_id` are
+    left out when None, as S3 leaves them out (no versioning, or an emulator that has no
+    sequencers). `size` is whatever the caller puts there: tests send malformed ones.
+    """
+    obj: dict[str, Any] = {
+        "key": quote_plus(key, safe="/") if encode else key,
+        "size": size,
+        "eTag": etag,
+    }
+    if version_id is not None:
+        obj["versionId"] = version_id
+    if sequencer is not None:
+        obj["sequencer"] = sequencer
+    record: dict[str, Any] = {
+        "eventVersion": "2.1",
+        "eventSource": S3_EVENT_SOURCE,
+        "eventTime": event_time or s3_event_time(),
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:EXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": SERVICE_NAME,
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "EXAMPLE"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": obj,
+        },
+    }
+    if region is not None:
+        record["awsRegion"] = region
+    return record
+
+
+def s3_notification(*records: dict[str, Any]) -> dict[str, Any]:
+    """The notification S3 sends to a function: its `records` under `Records`."""
+    return {"Records": list(records)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import contract
-from bench.emulator import FAKE_CREDENTIALS
 from bench.settings import METRICS_NAMESPACE, REGION, REPO_ROOT, SERVICE_NAME, TABLE_NAME
+from local_aws import FAKE_CREDENTIALS
 
 # A developer's own AWS set-up must not leak into a measurement (or reach an account).
 _DROPPED = (

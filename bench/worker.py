@@ -18,20 +18,10 @@ import secrets
 import socket
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from bench.events import s3_event
-
-
-@dataclass(frozen=True)
-class FakeLambdaContext:
-    """What Powertools reads from Lambda's context object."""
-
-    function_name: str = "upload-ledger-bench"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-central-1:111111111111:function:bench:live"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+from local_aws import FakeLambdaContext
 
 
 class CountingSink:

@@ -38,11 +38,13 @@ from enum import Enum
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
+import contract
+
 SEQUENCED_PREFIX = "S#"
 UNSEQUENCED_PREFIX = "E#"
 SEQUENCER_WIDTH = 64
-S3_EVENT_SOURCE = "aws:s3"
-S3_TEST_EVENT = "s3:TestEvent"
+S3_EVENT_SOURCE = contract.S3_EVENT_SOURCE
+S3_TEST_EVENT = contract.S3_TEST_EVENT
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 # Every value order_value() can produce lies in one of these inclusive string ranges;
@@ -253,7 +255,9 @@ def parse_record(raw: Any) -> LedgerEntry:
     # ~25 ms to cold start for two attribute look-ups (`make bench`, import shares).
     record: dict[str, Any] = raw
     if record.get("eventSource") != S3_EVENT_SOURCE:
-        raise InvalidRecordError(f"eventSource {record.get('eventSource')!r} is not aws:s3")
+        raise InvalidRecordError(
+            f"eventSource {record.get('eventSource')!r} is not {S3_EVENT_SOURCE}"
+        )
     s3 = record.get("s3")
     if not isinstance(s3, dict) or not isinstance(s3.get("bucket"), dict):
         raise InvalidRecordError("missing s3.bucket")

@@ -12,9 +12,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 
@@ -161,26 +159,9 @@ def report(clients: Clients, deployment_id: str, hook_execution_id: str, status:
 
 def synthetic_s3_event(bucket: str, key: str, sequencer: str) -> dict[str, Any]:
     """An S3 ObjectCreated notification as S3 sends it (key URL-encoded, with a sequencer)."""
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {
-                        "key": quote_plus(key, safe="/"),
-                        "size": 0,
-                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",  # MD5 of empty content
-                        "sequencer": sequencer,
-                    },
-                },
-            }
-        ]
-    }
+    return contract.s3_notification(
+        contract.s3_object_created_record(bucket, key, size=0, sequencer=sequencer)
+    )
 
 
 def _log(level: str, message: str, deployment_id: str, **fields: Any) -> None:

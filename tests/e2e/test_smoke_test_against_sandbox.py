@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from local_aws import create_ledger_table
 from sandbox import Sandbox
 from tests.conftest import RunPython
 
@@ -36,13 +37,7 @@ def test_smoke_test_fails_clearly_when_nothing_records_the_upload(
     sandbox: Sandbox, run_smoke_test: RunPython
 ) -> None:
     # A table the function does not write: the upload is never recorded there.
-    client = sandbox.client("dynamodb")
-    client.create_table(
-        TableName="unwatched",
-        KeySchema=[{"AttributeName": "filename", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "filename", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_ledger_table(sandbox.client("dynamodb"), "unwatched")
     result = run_smoke_test(
         "--bucket", sandbox.bucket_name, "--table", "unwatched", "--timeout", "3"
     )

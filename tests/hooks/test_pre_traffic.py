@@ -24,6 +24,7 @@ from moto import mock_aws
 import contract
 from hooks import pre_traffic
 from hooks.pre_traffic import Clients, Settings
+from local_aws import create_ledger_table
 
 REGION = "eu-central-1"
 VERSION_ARN = "arn:aws:lambda:eu-central-1:111111111111:function:ledger:7"
@@ -47,12 +48,7 @@ class Aws:
 
     def __init__(self) -> None:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        self.dynamodb.create_table(
-            TableName=SETTINGS.table_name,
-            KeySchema=[{"AttributeName": contract.PARTITION_KEY, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": contract.PARTITION_KEY, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(self.dynamodb, SETTINGS.table_name)
         self.lambda_ = boto3.client("lambda", region_name=REGION)
         self.codedeploy = boto3.client("codedeploy", region_name=REGION)
         self.lambda_stub = Stubber(self.lambda_)

@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk.assertions import Match, Template
 
 import contract
+from local_aws import create_ledger_table
 from service.settings import (
     ASYNC_MAX_EVENT_AGE,
     ASYNC_RETRY_ATTEMPTS,
@@ -123,6 +124,24 @@ def test_table_is_on_demand_encrypted_recoverable_and_retained(
     )
     assert table["DeletionPolicy"] == "Retain"
     assert "ProvisionedThroughput" not in table["Properties"]
+
+
+def test_local_ledger_table_is_keyed_and_billed_as_the_stacks_table(
+    service_template: Template,
+) -> None:
+    # Tests and the benchmark make their tables with local_aws: the same table as deployed.
+    class RecordingClient:
+        def __init__(self) -> None:
+            self.request: dict[str, Any] = {}
+
+        def create_table(self, **request: Any) -> None:
+            self.request = request
+
+    client = RecordingClient()
+    create_ledger_table(client, "ledger")
+    _, table = _only(service_template, "AWS::DynamoDB::Table")
+    for key in ("KeySchema", "AttributeDefinitions", "BillingMode"):
+        assert client.request[key] == table["Properties"][key], key
 
 
 def test_dev_stage_may_opt_out_of_retaining_data() -> None:

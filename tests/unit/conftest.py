@@ -7,14 +7,15 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
 from moto import mock_aws
+
+import contract
+from local_aws import FAKE_CREDENTIALS, FakeLambdaContext, create_ledger_table
 
 TABLE_NAME = "ledger-test"
 REGION = "eu-central-1"
@@ -30,29 +31,22 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and the handler's settings; nothing can reach a real account."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
+    monkeypatch.setenv(contract.TABLE_NAME_ENV, TABLE_NAME)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", SERVICE_NAME)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
-    monkeypatch.setenv("STAGE_NAME", STAGE_NAME)
+    monkeypatch.setenv(contract.POWERTOOLS_SERVICE_NAME_ENV, SERVICE_NAME)
+    monkeypatch.setenv(contract.POWERTOOLS_METRICS_NAMESPACE_ENV, NAMESPACE)
+    monkeypatch.setenv(contract.STAGE_NAME_ENV, STAGE_NAME)
 
 
 @pytest.fixture
 def ledger_table(aws_environment: None) -> Iterator[Any]:
     """The ledger table (PK ``filename``, on demand) inside moto; yields the boto3 Table."""
     with mock_aws():
-        dynamodb = boto3.resource("dynamodb", region_name=REGION)
-        table = dynamodb.create_table(
-            TableName=TABLE_NAME,
-            KeySchema=[{"AttributeName": "filename", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "filename", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield table
+        create_ledger_table(boto3.client("dynamodb", region_name=REGION), TABLE_NAME)
+        yield boto3.resource("dynamodb", region_name=REGION).Table(TABLE_NAME)
 
 
 def _forget_powertools_logger() -> None:
@@ -83,21 +77,9 @@ def app(ledger_table: Any) -> ModuleType:
     return importlib.import_module("handler.app")
 
 
-@dataclass(frozen=True)
-class FakeLambdaContext:
-    """What Powertools' ``inject_lambda_context`` reads from the real context."""
-
-    function_name: str = "upload-ledger-handler"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = (
-        "arn:aws:lambda:eu-central-1:123456789012:function:upload-ledger-handler:live"
-    )
-    aws_request_id: str = REQUEST_ID
-
-
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+    return FakeLambdaContext(aws_request_id=REQUEST_ID)
 
 
 def s3_record(
@@ -105,53 +87,31 @@ def s3_record(
     *,
     bucket: str = BUCKET,
     size: Any = 1024,
-    etag: str = "d41d8cd98f00b204e9800998ecf8427e",
     sequencer: str | None = "0055AED6DCD90281E5",
     version_id: str | None = "096fKKXTRTtl3on89fVO.nfljtsv6qko",
     event_time: str = "2024-05-01T12:00:00.000Z",
-    event_name: str = "ObjectCreated:Put",
-    encode: bool = True,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """One record shaped like S3's own document; the key is encoded as S3 does (quote_plus)."""
-    obj: dict[str, Any] = {
-        "key": quote_plus(key) if encode else key,
-        "size": size,
-        "eTag": etag,
-    }
-    if version_id is not None:
-        obj["versionId"] = version_id
-    if sequencer is not None:
-        obj["sequencer"] = sequencer
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventTime": event_time,
-        "eventName": event_name,
-        "userIdentity": {"principalId": "AWS:EXAMPLE"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "ledger",
-            "bucket": {
-                "name": bucket,
-                "ownerIdentity": {"principalId": "EXAMPLE"},
-                "arn": f"arn:aws:s3:::{bucket}",
-            },
-            "object": obj,
-        },
-    }
+    """One record shaped like S3's own document (contract.py), with fixed test values;
+    `fields` are the builder's other options (etag, event_name, encode)."""
+    return contract.s3_object_created_record(
+        bucket,
+        key,
+        size=size,
+        sequencer=sequencer,
+        version_id=version_id,
+        event_time=event_time,
+        region=REGION,
+        **fields,
+    )
 
 
-def s3_event(*records: dict[str, Any]) -> dict[str, Any]:
-    """An S3 notification carrying ``records``."""
-    return {"Records": list(records)}
+s3_event = contract.s3_notification
 
 
 def stored(table: Any, key: str) -> dict[str, Any] | None:
     """The ledger item for ``key``, or None."""
-    item: dict[str, Any] | None = table.get_item(Key={"filename": key}, ConsistentRead=True).get(
-        "Item"
-    )
+    item: dict[str, Any] | None = table.get_item(
+        Key={contract.PARTITION_KEY: key}, ConsistentRead=True
+    ).get("Item")
     return item

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,15 +18,16 @@ from tests.conftest import RunPython
 RUNTIME_MODULES = ("handler.app", "hooks.pre_traffic", "scripts.smoke_test", "sandbox.cli", "bench")
 
 
-def test_contract_imports_nothing_so_it_ships_in_any_asset() -> None:
+def test_contract_imports_the_standard_library_only_so_it_ships_in_any_asset() -> None:
     tree = ast.parse(Path(contract.__file__).read_text(encoding="utf-8"))
-    imported = [
-        node
+    imported = {
+        alias.name
         for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")
-    ]
-    assert imported == []
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {name.split(".")[0] for name in imported} <= sys.stdlib_module_names
 
 
 @pytest.mark.parametrize("module", RUNTIME_MODULES)
@@ -45,3 +48,25 @@ def test_names_are_built_from_the_stage() -> None:
         "UploadLedger-prod-eu-central-1-smoke-test"
     )
     assert contract.DASHBOARD_NAME_FORMAT.format(stage="prod") == "upload-ledger-prod"
+
+
+def test_s3_record_encodes_the_key_as_s3_does_and_omits_what_s3_omits() -> None:
+    record = contract.s3_object_created_record("uploads", "dir/a b+c.txt", size=3)
+    assert record["eventSource"] == contract.S3_EVENT_SOURCE
+    assert record["eventName"] == contract.S3_OBJECT_CREATED_PUT
+    assert record["s3"]["bucket"] == {
+        "name": "uploads",
+        "ownerIdentity": {"principalId": "EXAMPLE"},
+        "arn": "arn:aws:s3:::uploads",
+    }
+    assert record["s3"]["object"] == {
+        "key": "dir/a+b%2Bc.txt",
+        "size": 3,
+        "eTag": contract.EMPTY_OBJECT_ETAG,
+    }
+    assert "awsRegion" not in record
+
+
+def test_s3_event_time_is_utc_with_milliseconds() -> None:
+    moment = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert contract.s3_event_time(moment) == "2024-05-01T12:00:00.123Z"

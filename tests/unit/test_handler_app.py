@@ -14,12 +14,12 @@ import pytest
 
 import contract
 from handler.ledger import BatchFailedError, NotAnS3NotificationError
+from local_aws import FakeLambdaContext
 from tests.unit.conftest import (
     BUCKET,
     NAMESPACE,
     REQUEST_ID,
     STAGE_NAME,
-    FakeLambdaContext,
     follow_captured_stdout,
     output_lines,
     s3_event,

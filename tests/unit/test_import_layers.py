@@ -3,7 +3,8 @@
 Top to bottom: the app; the pipeline; the stage; the monitoring stack over the service
 stack; configuration, cdk-nag wiring and the contract at the bottom. The function, the
 hook and the smoke test ship or run on their own, so they import the contract and nothing
-else of ours; the sandbox and the benchmark run the function from outside.
+else of ours; the sandbox and the benchmark run the function from outside, and
+`local_aws` holds the stand-ins for AWS that the tests and the benchmark share.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "pipeline": {"contract", "config", "compliance", "stage"},
     "app": {"contract", "config", "compliance", "pipeline", "stage"},
     "sandbox": {"contract", "config"},
-    "bench": {"contract", "config", "handler", "sandbox"},
+    "local_aws": {"contract", "sandbox"},
+    "bench": {"contract", "config", "handler", "sandbox", "local_aws"},
 }
 NOT_CODE_WE_SHIP = {"tests", "node_modules", "cdk.out"}
 

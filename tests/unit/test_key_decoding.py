@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handler.ledger import decode_key
-from tests.unit.conftest import FakeLambdaContext, s3_event, s3_record, stored
+from local_aws import FakeLambdaContext
+from tests.unit.conftest import s3_event, s3_record, stored
 
 MAX_KEY_BYTES = 1024
 

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local_aws import create_ledger_table
 from scripts import smoke_test
 
 REGION = "eu-central-1"
@@ -32,12 +33,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[smoke_test.Clients]:
         clients.s3.put_bucket_versioning(
             Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}
         )
-        clients.dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "filename", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "filename", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(clients.dynamodb, TABLE)
         yield clients
 
 
