@@ -4,28 +4,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import errno
 import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
-from typing import Any
-
-import boto3
+from typing import Any, NoReturn
 
 import contract
-from sandbox import drill_cli, settings
+from sandbox import arguments, drill_cli, settings
 from sandbox.console import commands as console_commands
+from sandbox.control import (
+    STATE_PATH,
+    AlreadyRunningError,
+    ControlServer,
+    NotRunningError,
+    RunningSandbox,
+    SandboxRequestError,
+    remove_state,
+    write_state,
+)
 from sandbox.faults import Faults
-from sandbox.runtime import FunctionIdentity, FunctionWorker, lambda_context, redrive_failures
-from sandbox.sandbox import Sandbox, plain_items
-from sandbox.template import FunctionSpec, TemplateError
+from sandbox.sandbox import Sandbox
+from sandbox.template import TemplateError, stale_sources
 
-STATE_PATH = Path(settings.SANDBOX_STATE_DIR) / settings.SANDBOX_STATE_FILE
 FUNCTION_LOG = Path(settings.SANDBOX_STATE_DIR) / "function.log"
+# The repository the sandbox was started from: its handler sources, to spot a stale cdk.out.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
 # Keys that S3 encodes awkwardly in notifications: the handler must decode them all.
 DEMO_KEYS = (
     "reports/2024/q1 summary.csv",
@@ -47,10 +54,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TemplateError as error:
         print(f"sandbox: {error}", file=sys.stderr)
         return 2
+    except (NotRunningError, AlreadyRunningError, SandboxRequestError) as error:
+        print(f"sandbox: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C outside the serve loop (starting, stopping)
+        print("sandbox: interrupted", file=sys.stderr)
+        return 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (what is wrong, where to read more)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m sandbox",
         description="The upload ledger offline: moto on 127.0.0.1, the service deployed from "
         "cdk.out, the real handler invoked with Lambda's async semantics.",
@@ -77,20 +97,20 @@ def _parser() -> argparse.ArgumentParser:
     ledger = commands.add_parser(
         "ledger",
         help="print the ledger of the running sandbox",
-        description=f"Print the ledger table of the sandbox started by `up` ({STATE_PATH}).",
+        description="Print the ledger table of the sandbox that `up` runs in this folder.",
     )
     ledger.set_defaults(command=_ledger)
     redrive = commands.add_parser(
         "redrive",
         help="replay the failure queue through the handler",
-        description="Replay every event in the running sandbox's failure queue through the "
-        "handler (from cdk.out, as `up` runs it); events recorded now leave the queue.",
+        description="Replay every event in the running sandbox's failure queue through its "
+        "handler; events recorded now leave the queue. Exit status 1 when events remain.",
     )
     redrive.add_argument(
         "--bypass-faults",
         action="store_true",
-        help="talk to the emulator directly, not through `up`'s fault injection (the faults "
-        "of a running sandbox are fixed at start: this is how you 'fix the cause')",
+        help="the function talks to the emulator directly, past the injected faults "
+        "(or switch them off first: `python -m sandbox faults --none`)",
     )
     redrive.set_defaults(command=_redrive)
     drill = commands.add_parser(
@@ -102,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     drill_cli.add_arguments(drill)
     drill.set_defaults(command=drill_cli.run)
+    faults = commands.add_parser(
+        "faults",
+        help="show or change the running sandbox's faults",
+        description="Show the faults the running sandbox injects; with options, change "
+        "them (options not given keep their value; --none switches every fault off).",
+    )
+    faults.add_argument("--none", action="store_true", help="switch every fault off first")
+    _add_fault_options(faults, keep_by_default=True)
+    faults.set_defaults(command=_faults_command)
     return parser
 
 
@@ -112,53 +141,107 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         default=Path("cdk.out"),
         help="synthesized app to deploy (default: cdk.out; `make synth`)",
     )
-    parser.add_argument("--port", type=int, default=0, help="emulator port (default: a free one)")
+    parser.add_argument(
+        "--port", type=arguments.port, default=0, help="emulator port (default 0: a free one)"
+    )
     parser.add_argument(
         "--retry-delay",
-        type=float,
+        type=arguments.seconds,
         default=settings.SANDBOX_RETRY_DELAY_SECONDS,
+        metavar="SECONDS",
         help="seconds before Lambda's first retry, doubling after (AWS: ~60)",
     )
+    _add_fault_options(parser, keep_by_default=False)
+
+
+def _add_fault_options(parser: argparse.ArgumentParser, *, keep_by_default: bool) -> None:
+    """The fault flags; with keep_by_default, an option not given keeps the current value."""
     faults = parser.add_argument_group("fault injection")
+    default = Faults()
+
+    def initial(value: Any) -> Any:
+        return None if keep_by_default else value
+
     faults.add_argument(
         "--dynamodb-error-rate",
-        type=float,
-        default=0.0,
+        type=arguments.share,
+        default=initial(default.dynamodb_error_rate),
         metavar="SHARE",
         help="share of DynamoDB calls failing with throttling/500 (0..1)",
     )
     faults.add_argument(
         "--duplicate-rate",
-        type=float,
-        default=0.0,
+        type=arguments.share,
+        default=initial(default.duplicate_rate),
         metavar="SHARE",
         help="share of events delivered twice (0..1)",
     )
-    faults.add_argument("--shuffle", action="store_true", help="deliver events out of order")
+    toggle: Any = argparse.BooleanOptionalAction if keep_by_default else "store_true"
+    faults.add_argument(
+        "--shuffle", action=toggle, default=initial(False), help="deliver events out of order"
+    )
     faults.add_argument(
         "--dynamodb-access-denied",
-        action="store_true",
+        action=toggle,
+        default=initial(False),
         help="every DynamoDB call is denied (events end in the failure queue)",
     )
-    faults.add_argument("--seed", type=int, default=0, help="random seed for the faults")
-
-
-def _faults(args: argparse.Namespace) -> Faults:
-    return Faults(
-        dynamodb_error_rate=args.dynamodb_error_rate,
-        duplicate_rate=args.duplicate_rate,
-        shuffle=args.shuffle,
-        seed=args.seed,
-        dynamodb_access_denied=args.dynamodb_access_denied,
+    faults.add_argument(
+        "--seed", type=int, default=initial(default.seed), help="random seed for the faults"
     )
+
+
+FAULT_FIELDS = (
+    "dynamodb_error_rate",
+    "duplicate_rate",
+    "shuffle",
+    "seed",
+    "dynamodb_access_denied",
+)
+
+
+def _faults(args: argparse.Namespace, current: Faults | None = None) -> Faults:
+    """The faults the options ask for; options left out keep `current`'s values."""
+    base = current or Faults()
+    values = {name: getattr(args, name) for name in FAULT_FIELDS}
+    return Faults(**{k: getattr(base, k) if v is None else v for k, v in values.items()})
 
 
 def _sandbox(args: argparse.Namespace) -> Sandbox:
     if not (args.cdk_out / "manifest.json").is_file():
         raise TemplateError(f"{args.cdk_out} not found: run `make synth` first (or `make demo`)")
-    return Sandbox(
+    sandbox = Sandbox(
         args.cdk_out, _faults(args), args.retry_delay, port=args.port, function_log=FUNCTION_LOG
     )
+    if (SOURCE_ROOT / contract.HANDLER_PACKAGE).is_dir():
+        changed = stale_sources(sandbox.template.function.asset_dir, SOURCE_ROOT)
+        if changed:
+            print(
+                f"sandbox: warning: {args.cdk_out} is older than the handler's sources "
+                f"({', '.join(changed)} changed since): the sandbox runs the code in "
+                f"{args.cdk_out}; run `make synth` to run yours",
+                file=sys.stderr,
+            )
+    return sandbox
+
+
+@contextlib.contextmanager
+def _started(args: argparse.Namespace) -> Iterator[Sandbox]:
+    """The sandbox of the run options, started; a port already in use is one line."""
+    sandbox = _sandbox(args)
+    try:
+        sandbox.start()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise AlreadyRunningError(
+            f"port {args.port} is in use by another program: choose another with --port, "
+            "or --port 0 for a free one"
+        ) from None
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
 
 
 class _Progress:
@@ -197,20 +280,24 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _up(args: argparse.Namespace) -> int:
+    try:
+        running = RunningSandbox.attach()
+    except NotRunningError as error:
+        if STATE_PATH.exists():  # attach removes a dead sandbox's state, not a hung one's
+            raise AlreadyRunningError(f"{error}; not starting a second one") from None
+    else:
+        raise AlreadyRunningError(
+            f"a sandbox already runs in this folder ({running.describe()}): use it, or stop "
+            "it (Ctrl-C in its terminal) before starting another"
+        )
     print("Starting the sandbox...", file=sys.stderr)
-    with _sigterm_as_interrupt(), _sandbox(args) as sb:
-        _write_state(sb)
+    with _sigterm_as_interrupt(), _started(args) as sb:
+        control = ControlServer(sb)
+        control.start()
         console = console_commands.serve_console(sb, args)
         try:
-            print(f"Sandbox running at {sb.endpoint_url}")
-            print(f"  console        {console.url}")
-            print(f"  bucket         {sb.bucket_name}\n  table          {sb.table_name}")
-            print(f"  failure queue  {sb.failure_queue_url}\n  function log   {FUNCTION_LOG}")
-            print("Point the AWS CLI and boto3 at it:")
-            for name, value in sb.environment().items():
-                print(f"  export {name}={value}")
-            print(f"Try: aws s3 cp README.md s3://{sb.bucket_name}/ && python -m sandbox ledger")
-            print("Ctrl-C stops it.", flush=True)
+            write_state(control)
+            _banner(sb, console.url)
             progress = _Progress()
             while True:
                 progress(sb.progress_line())
@@ -219,13 +306,29 @@ def _up(args: argparse.Namespace) -> int:
             print("\nStopping the sandbox...", file=sys.stderr)
         finally:
             console.stop()
-            STATE_PATH.unlink(missing_ok=True)
+            remove_state(control.token)
+            control.stop()
     return 0
+
+
+def _banner(sb: Sandbox, console_url: str) -> None:
+    print(f"Sandbox running at {sb.endpoint_url}")
+    print(f"  console        {console_url}")
+    print(f"  bucket         {sb.bucket_name}\n  table          {sb.table_name}")
+    print(f"  failure queue  {sb.failure_queue_url}\n  function log   {FUNCTION_LOG}")
+    print(f"  faults         {sb.faults.describe()}  (change: python -m sandbox faults --help)")
+    print("Point the AWS CLI and boto3 at it:")
+    for name, value in sb.environment().items():
+        print(f"  export {name}={value}")
+    print(f"Try: aws s3 cp README.md s3://{sb.bucket_name}/ && python -m sandbox ledger")
+    print("Ctrl-C stops it.", flush=True)
 
 
 def _demo(args: argparse.Namespace) -> int:
     print("Starting the sandbox (moto on 127.0.0.1, deployed from cdk.out)...", file=sys.stderr)
-    with _sandbox(args) as sb:
+    with _sigterm_as_interrupt(), _started(args) as sb:
+        if sb.faults.active:
+            print(f"Injecting faults: {sb.faults.describe()}", file=sys.stderr)
         print(f"Uploading {len(DEMO_KEYS)} files to s3://{sb.bucket_name}/", file=sys.stderr)
         for key in DEMO_KEYS:
             sb.upload(key, f"demo content of {key}\n".encode())
@@ -271,79 +374,44 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 60 else text[:28] + "..." + text[-29:]
 
 
-# `ledger` and `redrive` work on the sandbox `up` runs, found through its state file.
-def _write_state(sb: Sandbox) -> None:
-    runtime = sb._running_runtime()
-    state = {
-        "endpoint_url": sb.endpoint_url,
-        "region": sb.region,
-        "bucket_name": sb.bucket_name,
-        "table_name": sb.table_name,
-        "failure_queue_url": sb.failure_queue_url,
-        "function_environment": sb.function_environment,
-        "function": {**asdict(runtime.spec), "asset_dir": str(runtime.spec.asset_dir)},
-        "identity": asdict(runtime.identity),
-    }
-    STATE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    STATE_PATH.write_text(json.dumps(state, indent=2), encoding="utf-8")
-
-
-def _read_state() -> dict[str, Any] | None:
-    if not STATE_PATH.is_file():
-        print(
-            f"sandbox: no sandbox is running ({STATE_PATH} is missing): start one with "
-            "`python -m sandbox up` in another terminal",
-            file=sys.stderr,
-        )
-        return None
-    state: dict[str, Any] = json.loads(STATE_PATH.read_text(encoding="utf-8"))
-    return state
-
-
-def _client(state: dict[str, Any], service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=state["endpoint_url"],
-        region_name=state["region"],
-        aws_access_key_id=settings.SANDBOX_ACCESS_KEY,
-        aws_secret_access_key=settings.SANDBOX_SECRET_KEY,
-    )
-
-
+# `ledger`, `redrive` and `faults` ask the sandbox that `up` runs (sandbox.control).
 def _ledger(args: argparse.Namespace) -> int:
-    state = _read_state()
-    if state is None:
-        return 1
-    dynamodb = _client(state, "dynamodb")
-    pages = dynamodb.get_paginator("scan").paginate(TableName=state["table_name"])
-    items = plain_items(item for page in pages for item in page["Items"])
+    items = RunningSandbox.attach().ledger()
     print(format_table(items))
     print(f"\n{len(items)} ledger items")
     return 0
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    state = _read_state()
-    if state is None:
-        return 1
-    function = state["function"]
-    spec = FunctionSpec(**{**function, "asset_dir": Path(function["asset_dir"])})
-    identity = FunctionIdentity(**state["identity"])
-    environment = dict(state["function_environment"])
-    if args.bypass_faults:
-        environment["AWS_ENDPOINT_URL"] = state["endpoint_url"]
-    worker = FunctionWorker(spec, environment, FUNCTION_LOG.open("ab"))
-    try:
-        sqs = _client(state, "sqs")
+    outcome = RunningSandbox.attach().redrive(bypass_faults=args.bypass_faults)
+    result = outcome.result
+    print(f"Redrove {result.redriven} events; {outcome.remaining} still in the failure queue")
+    for message_id, why in sorted(result.not_failure_records.items()):
+        print(
+            f"sandbox: message {message_id} in the failure queue is not a failure record "
+            f"({why}); left in the queue",
+            file=sys.stderr,
+        )
+    if not result.failed_again:
+        return 0
+    print(
+        f"sandbox: {result.failed_again} events failed again: {result.last_error}", file=sys.stderr
+    )
+    if outcome.faults.active and not outcome.bypassed_faults:
+        print(
+            f"sandbox: the sandbox still injects faults ({outcome.faults.describe()}): switch "
+            "them off with `python -m sandbox faults --none`, or redrive past them with "
+            "`python -m sandbox redrive --bypass-faults`",
+            file=sys.stderr,
+        )
+    return 1
 
-        def invoke(event: Any) -> dict[str, Any]:
-            return worker.invoke(event, lambda_context(spec, identity), float(spec.timeout_seconds))
 
-        redriven = redrive_failures(sqs, state["failure_queue_url"], invoke)
-        left = sqs.get_queue_attributes(
-            QueueUrl=state["failure_queue_url"], AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]["ApproximateNumberOfMessages"]
-    finally:
-        worker.close()
-    print(f"Redrove {redriven} events; {left} still in the failure queue")
+def _faults_command(args: argparse.Namespace) -> int:
+    running = RunningSandbox.attach()
+    current = Faults() if args.none else running.faults()
+    wanted = _faults(args, current)
+    if args.none or wanted != running.faults():
+        wanted = running.set_faults(wanted)
+    print(f"Faults: {wanted.describe()}")
     return 0

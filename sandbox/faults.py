@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -28,6 +29,8 @@ from sandbox.service_metrics import DynamoDBCall
 from sandbox.serving import BackgroundServer
 
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
+# botocore numbers each attempt of a call in this header (attempt=1 is the first send).
+SDK_ATTEMPT = re.compile(r"attempt=(\d+)")
 # Proxies must not forward these (RFC 9110 section 7.6.1); we re-frame every body.
 HOP_BY_HOP = {
     "connection",
@@ -66,8 +69,28 @@ class Faults:
     def __post_init__(self) -> None:
         for name in ("dynamodb_error_rate", "duplicate_rate"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if not 0.0 <= value <= 1.0:  # False for nan as well
                 raise ValueError(f"Faults.{name} must be between 0 and 1, not {value!r}")
+
+    def describe(self) -> str:
+        """The active faults in one phrase ("none" when off), for banners and messages."""
+        active = [
+            f"{name.replace('_', '-')} {value}"
+            for name, value in (
+                ("dynamodb_error_rate", self.dynamodb_error_rate),
+                ("duplicate_rate", self.duplicate_rate),
+            )
+            if value
+        ]
+        active += ["shuffle"] * self.shuffle
+        active += ["dynamodb-access-denied"] * self.dynamodb_access_denied
+        if not active:
+            return "none"
+        return ", ".join(active) + f" (seed {self.seed})"
+
+    @property
+    def active(self) -> bool:
+        return self.describe() != "none"
 
 
 # (status, __type, message) as DynamoDB sends them.
@@ -96,6 +119,7 @@ class FaultProxy(BackgroundServer):
         self.forwarded = 0
         # Called with every DynamoDB call, injected errors included (sandbox.service_metrics).
         self.observers: list[Callable[[DynamoDBCall], None]] = []
+        self.sdk_retries = 0  # requests the SDK sent again after an error (all services)
         self._upstream = urlsplit(upstream_url)
         server = ThreadingHTTPServer((settings.SANDBOX_HOST, 0), self._handler_class())
         server.daemon_threads = True
@@ -105,6 +129,13 @@ class FaultProxy(BackgroundServer):
         with self._lock:
             self.faults = faults
             self._random = random.Random(faults.seed)
+
+    def count_attempt(self, sdk_request: str) -> None:
+        """Count the SDK's retries from its `amz-sdk-request: attempt=N; max=M` header."""
+        attempt = SDK_ATTEMPT.search(sdk_request)
+        if attempt is not None and int(attempt.group(1)) > 1:
+            with self._lock:
+                self.sdk_retries += 1
 
     def choose_error(self, target: str) -> tuple[int, str, str] | None:
         """The error to answer a request with, or None to forward it."""
@@ -159,6 +190,7 @@ class FaultProxy(BackgroundServer):
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.count_attempt(self.headers.get("amz-sdk-request", ""))
                 target = self.headers.get("X-Amz-Target", "")
                 started = time.perf_counter()
                 error = proxy.choose_error(target)

@@ -398,8 +398,10 @@ class LambdaRuntime:
             result = redrive_failures(self._sqs, self._failure_queue, invoke)
         finally:
             worker.close()
-        with self._condition:
+        with self._condition:  # `up`'s counters include what the redrive did
             self.stats.redriven += result.redriven
+            self.stats.recorded += result.recorded
+            self.stats.skipped += result.skipped
         return result
 
     def environment_pids(self) -> list[int]:
@@ -594,6 +596,8 @@ class RedriveResult:
 
     redriven: int = 0
     failed_again: int = 0
+    recorded: int = 0  # ledger items the redriven invocations wrote (the handler's count)
+    skipped: int = 0  # records they found recorded already or older than the ledger's
     # Messages that aren't failure records (not JSON, no requestPayload): id -> why.
     not_failure_records: dict[str, str] = field(default_factory=dict)
     last_error: str | None = None  # the last failed invocation's "errorType: errorMessage"
@@ -622,7 +626,10 @@ def redrive_failures(sqs: Any, queue_url: str, invoke: Callable[[Any], Answer]) 
             answer = invoke(payload)
             if answer.get("ok"):
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                outcome = answer.get("result") or {}
                 result.redriven += 1
+                result.recorded += int(outcome.get("recorded", 0))
+                result.skipped += int(outcome.get("skipped", 0))
             else:
                 result.failed_again += 1
                 result.last_error = f"{answer.get('errorType')}: {answer.get('errorMessage')}"

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -133,6 +134,8 @@ class Sandbox:
             if self._function_log_path is not None:
                 self._function_log_path.parent.mkdir(parents=True, exist_ok=True)
                 self._log = self._function_log_path.open("ab")
+                self._log.write(self._log_header().encode())
+                self._log.flush()
             self._runtime = LambdaRuntime(
                 spec=self.template.function,
                 identity=identity,
@@ -190,6 +193,14 @@ class Sandbox:
         moto.observers.append(self.service_metrics.observe_request)
         proxy.observers.append(self.service_metrics.observe_dynamodb)
         self.service_metrics.start()
+
+    def _log_header(self) -> str:
+        """The line that opens this run's part of the function log."""
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        return (
+            f"\n===== sandbox run started {started} (pid {os.getpid()}), function "
+            f"{self.function_name}, code {self.template.function.asset_dir} =====\n"
+        )
 
     def _publish_metrics(self, record: InvocationRecord) -> None:
         """What Lambda and CloudWatch Logs publish for one invocation."""
@@ -394,18 +405,48 @@ class Sandbox:
             time.sleep(settings.SANDBOX_POLL_INTERVAL_SECONDS)
 
     def progress_line(self) -> str:
+        """The counters in one line: events, invocations, outcomes, and what faults did."""
         s = self._running_runtime().stats
-        return (
-            f"{s.events_received} events, {s.invocations} invocations, {s.recorded} recorded, "
-            f"{s.retries} retries, {s.sent_to_failure_queue} to the failure queue"
-        )
+        parts = [
+            f"{s.events_received} events",
+            f"{s.invocations} invocations",
+            f"{s.recorded} recorded",
+            f"{s.retries} Lambda retries",
+            f"{s.sent_to_failure_queue} to the failure queue",
+        ]
+        if s.redriven:
+            parts.append(f"{s.redriven} redriven")
+        if s.duplicates_injected:
+            parts.append(f"{s.duplicates_injected} duplicates injected")
+        if self._proxy is not None:
+            injected = sum(self._proxy.injected.values())
+            if injected:
+                parts.append(f"{injected} DynamoDB errors injected")
+            if self._proxy.sdk_retries:
+                parts.append(f"{self._proxy.sdk_retries} SDK retries")
+        return ", ".join(parts)
 
     def stats(self) -> dict[str, Any]:
         """What the runtime and the fault proxy did so far."""
         result: dict[str, Any] = asdict(self._running_runtime().stats)
         if self._proxy is not None:
             result["dynamodb_errors_injected"] = dict(self._proxy.injected)
+            result["sdk_retries"] = self._proxy.sdk_retries
         return result
+
+    def environment_pids(self) -> list[int]:
+        """The process ids of the function's execution environments running now."""
+        return self._running_runtime().environment_pids()
+
+    def failure_queue_depth(self) -> int:
+        """How many messages the failure queue holds (visible or not)."""
+        if not self.failure_queue_url:
+            return 0
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.failure_queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
 
     def ledger(self) -> list[dict[str, Any]]:
         """Every ledger item as plain Python values, sorted by key."""
@@ -416,8 +457,8 @@ class Sandbox:
         )
         return plain_items(item for page in pages for item in page["Items"])
 
-    def failures(self) -> list[dict[str, Any]]:
-        """The failure queue's records (they stay in the queue)."""
+    def failures(self) -> list[Any]:
+        """The failure queue's messages, parsed if JSON (they stay in the queue)."""
         return peek_queue(self.client("sqs"), self.failure_queue_url)
 
     def redrive(self, *, bypass_faults: bool = False) -> RedriveResult:
@@ -435,9 +476,9 @@ class Sandbox:
         return self._runtime
 
 
-def peek_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    """Every message body of a queue, parsed, leaving them in the queue."""
-    seen: dict[str, dict[str, Any]] = {}
+def peek_queue(sqs: Any, queue_url: str) -> list[Any]:
+    """Every message body of a queue (parsed if JSON), leaving them in the queue."""
+    seen: dict[str, Any] = {}
     handles = []
     while True:
         messages = sqs.receive_message(
@@ -446,11 +487,19 @@ def peek_queue(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
         if not messages:
             break
         for message in messages:
-            seen[message["MessageId"]] = json.loads(message["Body"])
+            seen[message["MessageId"]] = _parsed(message["Body"])
             handles.append(message["ReceiptHandle"])
     for handle in handles:
         sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
     return list(seen.values())
+
+
+def _parsed(body: str) -> Any:
+    """A message body as JSON, or the text itself when it isn't JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
 
 
 def plain_items(raw_items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

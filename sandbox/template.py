@@ -72,16 +72,32 @@ class ServiceTemplate:
 
 
 def load_service_template(cdk_out: Path) -> ServiceTemplate:
-    """Find the stack holding the ledger function in `cdk_out` and read what to deploy."""
+    """Find the stack holding the ledger function in `cdk_out` and read what to deploy.
+
+    Raises TemplateError, naming the file and `make synth`, when `cdk_out` is missing,
+    truncated or otherwise not a cloud assembly holding the ledger function.
+    """
     manifest = cdk_out / "manifest.json"
     if not manifest.is_file():
         raise TemplateError(
             f"{cdk_out} has no manifest.json: synthesize the app first (`make synth`)"
         )
+    try:
+        return _load_service_template(cdk_out)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        # A file of the right JSON but the wrong shape (a template "{}", an artifact
+        # without its templateFile): name what is missing rather than fail on it.
+        raise TemplateError(
+            f"{cdk_out} is not a cloud assembly the sandbox can read ({type(error).__name__}: "
+            f"{error}): run `make synth` again"
+        ) from None
+
+
+def _load_service_template(cdk_out: Path) -> ServiceTemplate:
     matches = [
         (stack, template_path)
         for stack, template_path in cloud_assembly_stacks(cdk_out)
-        if _function_ids(_read_json(template_path)["Resources"])
+        if _function_ids(_resources(template_path))
     ]
     if not matches:
         raise TemplateError(
@@ -104,8 +120,48 @@ def _depth(stack: dict[str, Any]) -> int:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A JSON object from `cdk.out`; TemplateError if it is missing, truncated or not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TemplateError(f"{path} is missing: cdk.out is incomplete, run `make synth`") from None
+    except (OSError, ValueError) as error:
+        raise TemplateError(
+            f"{path} is not valid JSON ({error}): cdk.out is corrupted, run `make synth`"
+        ) from None
+    if not isinstance(data, dict):
+        raise TemplateError(f"{path} holds no JSON object: cdk.out is corrupted, run `make synth`")
     return data
+
+
+def _resources(template_path: Path) -> dict[str, Any]:
+    """A template's Resources; every CloudFormation template has some."""
+    resources = _read_json(template_path).get("Resources")
+    if not isinstance(resources, dict) or not resources:
+        raise TemplateError(
+            f"{template_path} has no Resources: cdk.out is corrupted, run `make synth`"
+        )
+    return resources
+
+
+def stale_sources(asset_dir: Path, source_root: Path) -> list[str]:
+    """The function's source files under `source_root` that differ from the asset's copy.
+
+    The sandbox runs the code in `cdk.out`; a source changed since `make synth` would run
+    silently old. Compares content (a checkout changes modification times), over the
+    handler package and the top-level modules the asset ships beside it.
+    """
+    changed = []
+    for source in sorted((source_root / contract.HANDLER_PACKAGE).rglob("*.py")):
+        relative = source.relative_to(source_root)
+        copy = asset_dir / relative
+        if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+            changed.append(str(relative))
+    for copy in sorted(asset_dir.glob("*.py")):
+        source = source_root / copy.name
+        if source.is_file() and source.read_bytes() != copy.read_bytes():
+            changed.append(copy.name)
+    return changed
 
 
 def cloud_assembly_stacks(assembly_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
@@ -160,7 +216,7 @@ def _mentions(value: Any, logical_id: str) -> bool:
 
 
 def _service_template(stack: dict[str, Any], template_path: Path) -> ServiceTemplate:
-    resources: dict[str, Any] = _read_json(template_path)["Resources"]
+    resources = _resources(template_path)
     (function_id,) = _function_ids(resources)
     aliases = {
         lid: r["Properties"]

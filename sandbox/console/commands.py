@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sandbox import settings
+from sandbox import arguments, settings
 from sandbox.console.console import ConsoleServer, ConsoleSources, write_snapshot
 
 OUTBOX_DIR = Path(settings.SANDBOX_STATE_DIR) / "outbox"
@@ -27,7 +27,7 @@ def add_dashboard_option(parser: argparse.ArgumentParser) -> None:
 def add_console_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--console-port",
-        type=int,
+        type=arguments.port,
         default=0,
         help="port of the operations console on 127.0.0.1 (default: a free one)",
     )

@@ -1,0 +1,311 @@
+"""`python -m sandbox` as an operator uses it: one front door to the running sandbox.
+
+`up` runs in a subprocess in a temporary folder (its own `.sandbox/`); the other
+commands run in this process against it, as they would from a second terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+import contract
+from sandbox import settings
+from sandbox.cli import main
+from sandbox.template import TemplateError, load_service_template
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+STATE = Path(settings.SANDBOX_STATE_DIR) / settings.SANDBOX_STATE_FILE
+
+
+class Up:
+    """`python -m sandbox up` running in `folder`."""
+
+    def __init__(self, folder: Path, cdk_out: Path, *args: str) -> None:
+        self.folder = folder
+        environment = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.process = subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", "sandbox", "up", "--cdk-out", str(cdk_out), *args],
+            cwd=folder,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        while not (folder / STATE).is_file():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise AssertionError(f"up did not start: {self.process.communicate()}")
+            time.sleep(0.1)
+        self.state: dict[str, Any] = json.loads((folder / STATE).read_text())
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.state["endpoint_url"],
+            region_name=self.state["region"],
+            aws_access_key_id=settings.SANDBOX_ACCESS_KEY,
+            aws_secret_access_key=settings.SANDBOX_SECRET_KEY,
+        )
+
+    def interrupt(self) -> tuple[int, str, str]:
+        """Ctrl-C, as a terminal sends it; returns (exit status, stdout, stderr)."""
+        self.process.send_signal(signal.SIGINT)
+        out, err = self.process.communicate(timeout=60)
+        return self.process.returncode, out, err
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def wait_for(predicate: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def failure_queue_depth(up: Up) -> int:
+    attributes = up.client("sqs").get_queue_attributes(
+        QueueUrl=up.state["failure_queue_url"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+@pytest.fixture(scope="module")
+def up(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    folder = tmp_path_factory.mktemp("operator")
+    running = Up(folder, cdk_out, "--dynamodb-access-denied", "--retry-delay", "0.02")
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.communicate()
+
+
+@pytest.fixture
+def in_folder(up: Up, monkeypatch: pytest.MonkeyPatch) -> Up:
+    monkeypatch.chdir(up.folder)
+    return up
+
+
+def test_a_second_up_in_the_same_folder_is_refused_naming_the_running_one(
+    in_folder: Up, cdk_out: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(["up", "--cdk-out", str(cdk_out)], capsys)
+
+    assert status == 1
+    assert f"a sandbox already runs in this folder (pid {in_folder.process.pid}" in err
+    assert in_folder.process.poll() is None
+    assert json.loads(STATE.read_text())["pid"] == in_folder.process.pid  # state untouched
+
+
+def test_redrive_under_an_active_fault_says_why_and_fails_then_works_once_faults_change(
+    in_folder: Up, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = in_folder.state["bucket_name"]
+    for n in range(3):
+        in_folder.client("s3").put_object(Bucket=bucket, Key=f"outage/{n}.txt", Body=b"x")
+    in_folder.client("sqs").send_message(
+        QueueUrl=in_folder.state["failure_queue_url"], MessageBody="not a failure record"
+    )
+    wait_for(lambda: failure_queue_depth(in_folder) == 4)
+
+    status, out, err = run(["redrive"], capsys)
+    assert status == 1
+    assert "Redrove 0 events; 4 still in the failure queue" in out
+    assert "3 events failed again: BatchFailedError" in err
+    assert "still injects faults (dynamodb-access-denied (seed 0))" in err
+    assert "`python -m sandbox faults --none`" in err
+    assert "--bypass-faults" in err
+    assert "is not a failure record (not JSON); left in the queue" in err
+
+    status, out, _ = run(["faults"], capsys)
+    assert (status, out.strip()) == (0, "Faults: dynamodb-access-denied (seed 0)")
+    status, out, _ = run(["faults", "--none", "--duplicate-rate", "0.5", "--seed", "3"], capsys)
+    assert (status, out.strip()) == (0, "Faults: duplicate-rate 0.5 (seed 3)")
+    status, out, _ = run(["faults", "--duplicate-rate", "0"], capsys)
+    assert (status, out.strip()) == (0, "Faults: none")
+
+    status, out, err = run(["redrive"], capsys)
+    assert status == 0, err
+    assert "Redrove 3 events; 1 still in the failure queue" in out  # the non-record stays
+
+    status, out, _ = run(["ledger"], capsys)
+    assert status == 0
+    assert [f"outage/{n}.txt" in out for n in range(3)] == [True] * 3
+    assert "3 ledger items" in out
+
+
+def test_ups_counters_include_what_a_redrive_did(in_folder: Up) -> None:
+    from sandbox.control import RunningSandbox
+
+    stats = RunningSandbox.attach().status()["stats"]
+    # Earlier tests of this module redrove 3 events, each recording one item.
+    assert stats["redriven"] == 3
+    assert stats["recorded"] == 3
+    assert stats["sent_to_failure_queue"] == 3
+
+
+def test_ctrl_c_stops_up_without_a_traceback_and_removes_its_state(in_folder: Up) -> None:
+    status, out, err = in_folder.interrupt()
+
+    assert status == 0
+    assert "faults         dynamodb-access-denied (seed 0)" in out  # the banner said so
+    assert "Traceback" not in err
+    assert "Stopping the sandbox" in err
+    assert not STATE.exists()
+    log = (in_folder.folder / settings.SANDBOX_STATE_DIR / "function.log").read_text()
+    assert "===== sandbox run started" in log
+    assert "KeyboardInterrupt" not in log
+    assert "Traceback" not in log
+
+
+def test_commands_against_a_killed_sandbox_say_so_and_clean_its_state(
+    cdk_out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    killed = Up(tmp_path, cdk_out)
+    killed.process.kill()
+    killed.process.communicate()
+    monkeypatch.chdir(tmp_path)
+
+    status, _, err = run(["ledger"], capsys)
+
+    assert status == 1
+    (line,) = err.splitlines()
+    assert f"(pid {killed.process.pid}, started" in line
+    assert "no longer runs; removed its stale state" in line
+    assert not STATE.exists()
+    status, _, err = run(["redrive"], capsys)
+    assert status == 1
+    assert "no sandbox is running" in err
+
+
+def service_template_file(cdk_out: Path) -> Path:
+    (path,) = [
+        p
+        for p in cdk_out.glob("assembly-*-dev/*.template.json")
+        if contract.HANDLER_ENTRY in p.read_text()
+    ]
+    return path
+
+
+def corrupt_truncated(cdk_out: Path) -> None:
+    path = service_template_file(cdk_out)
+    path.write_text(path.read_text()[:500])
+
+
+def corrupt_manifest(cdk_out: Path) -> None:
+    (cdk_out / "manifest.json").write_text('{"version": "48.0.0", "artifacts": {')
+
+
+def corrupt_missing_template(cdk_out: Path) -> None:
+    service_template_file(cdk_out).unlink()
+
+
+def corrupt_empty_template(cdk_out: Path) -> None:
+    service_template_file(cdk_out).write_text("{}")
+
+
+def corrupt_manifest_shape(cdk_out: Path) -> None:
+    (cdk_out / "manifest.json").write_text(
+        '{"artifacts": {"x": {"type": "aws:cloudformation:stack"}}}'
+    )
+
+
+def copy_of(cdk_out: Path, folder: Path) -> Path:
+    copy = folder / "cdk.out"
+    shutil.copytree(cdk_out, copy)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "says"),
+    [
+        (corrupt_truncated, "is not valid JSON"),
+        (corrupt_manifest, "manifest.json is not valid JSON"),
+        (corrupt_missing_template, "is missing: cdk.out is incomplete"),
+        (corrupt_empty_template, "has no Resources: cdk.out is corrupted"),
+        (corrupt_manifest_shape, "is not a cloud assembly the sandbox can read"),
+    ],
+)
+def test_a_corrupted_cdk_out_is_a_one_line_error_naming_make_synth(  # noqa: PLR0917 - fixtures
+    corrupt: Any,
+    says: str,
+    cdk_out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    copy = copy_of(cdk_out, tmp_path)
+    corrupt(copy)
+    with pytest.raises(TemplateError, match=says):
+        load_service_template(copy)
+    monkeypatch.chdir(tmp_path)
+
+    status, _, err = run(["demo", "--cdk-out", str(copy)], capsys)
+
+    assert status == 2
+    (line,) = err.splitlines()[1:]  # after "Starting the sandbox..."
+    assert says in line
+    assert "make synth" in line
+
+
+def test_demo_with_a_runtime_that_exits_at_import_sends_every_event_to_the_failure_queue(
+    cdk_out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    copy = copy_of(cdk_out, tmp_path)
+    asset = load_service_template(copy).function.asset_dir
+    (asset / "handler" / "app.py").write_text("import os\nos._exit(137)\n")
+    monkeypatch.chdir(tmp_path)
+
+    status, out, err = run(["demo", "--cdk-out", str(copy), "--retry-delay", "0.01"], capsys)
+
+    assert status == 1
+    assert "0 ledger items, 8 events in the failure queue" in out
+    assert "8 to the failure queue" in out
+    # The copy's handler differs from the repository's: the sandbox says it runs old code.
+    assert "is older than the handler's sources (handler/app.py changed since)" in err
+    assert "run `make synth`" in err
+
+
+def test_demo_summary_counts_injected_duplicates_and_sdk_retries(
+    cdk_out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["demo", "--cdk-out", str(cdk_out), "--retry-delay", "0.01", "--seed", "5"]
+    argv += ["--dynamodb-error-rate", "0.3", "--duplicate-rate", "0.5"]
+
+    status, out, err = run(argv, capsys)
+
+    assert status == 0, err
+    assert "Injecting faults: dynamodb-error-rate 0.3, duplicate-rate 0.5 (seed 5)" in err
+    summary = out.strip().splitlines()[-1]
+    assert " duplicates injected" in summary
+    assert " DynamoDB errors injected" in summary
+    assert " SDK retries" in summary
