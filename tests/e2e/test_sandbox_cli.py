@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,92 +88,80 @@ def failure_queue_depth(up: Up) -> int:
     return int(attributes["ApproximateNumberOfMessages"])
 
 
-@pytest.fixture(scope="module")
-def up(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    folder = tmp_path_factory.mktemp("operator")
-    running = Up(folder, cdk_out, "--dynamodb-access-denied", "--retry-delay", "0.02")
-    yield running
-    if running.process.poll() is None:
-        running.process.kill()
-        running.process.communicate()
-
-
-@pytest.fixture
-def in_folder(up: Up, monkeypatch: pytest.MonkeyPatch) -> Up:
-    monkeypatch.chdir(up.folder)
-    return up
-
-
-def test_a_second_up_in_the_same_folder_is_refused_naming_the_running_one(
-    in_folder: Up, cdk_out: Path, capsys: pytest.CaptureFixture[str]
+def test_an_outage_is_recovered_through_the_running_sandbox(  # noqa: PLR0915 - one story
+    cdk_out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    status, _, err = run(["up", "--cdk-out", str(cdk_out)], capsys)
+    """up under a fault; a second up; redrive refused; faults changed; redrive; Ctrl-C."""
+    up = Up(tmp_path, cdk_out, "--dynamodb-access-denied", "--retry-delay", "0.02")
+    try:
+        monkeypatch.chdir(tmp_path)
 
-    assert status == 1
-    assert f"a sandbox already runs in this folder (pid {in_folder.process.pid}" in err
-    assert in_folder.process.poll() is None
-    assert json.loads(STATE.read_text())["pid"] == in_folder.process.pid  # state untouched
+        # A second up in the same folder is refused, naming the running one.
+        status, _, err = run(["up", "--cdk-out", str(cdk_out)], capsys)
+        assert status == 1
+        assert f"a sandbox already runs in this folder (pid {up.process.pid}" in err
+        assert json.loads(STATE.read_text())["pid"] == up.process.pid  # state untouched
 
+        bucket = up.state["bucket_name"]
+        for n in range(3):
+            up.client("s3").put_object(Bucket=bucket, Key=f"outage/{n}.txt", Body=b"x")
+        up.client("sqs").send_message(
+            QueueUrl=up.state["failure_queue_url"], MessageBody="not a failure record"
+        )
+        wait_for(lambda: failure_queue_depth(up) == 4)
 
-def test_redrive_under_an_active_fault_says_why_and_fails_then_works_once_faults_change(
-    in_folder: Up, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bucket = in_folder.state["bucket_name"]
-    for n in range(3):
-        in_folder.client("s3").put_object(Bucket=bucket, Key=f"outage/{n}.txt", Body=b"x")
-    in_folder.client("sqs").send_message(
-        QueueUrl=in_folder.state["failure_queue_url"], MessageBody="not a failure record"
-    )
-    wait_for(lambda: failure_queue_depth(in_folder) == 4)
+        # Redrive while the fault is on: it says why, how to get past it, and fails.
+        status, out, err = run(["redrive"], capsys)
+        assert status == 1
+        assert "Redrove 0 events; 4 still in the failure queue" in out
+        assert "3 events failed again: BatchFailedError" in err
+        assert "still injects faults (dynamodb-access-denied (seed 0))" in err
+        assert "`python -m sandbox faults --none`" in err
+        assert "--bypass-faults" in err
+        assert "is not a failure record (not JSON); left in the queue" in err
 
-    status, out, err = run(["redrive"], capsys)
-    assert status == 1
-    assert "Redrove 0 events; 4 still in the failure queue" in out
-    assert "3 events failed again: BatchFailedError" in err
-    assert "still injects faults (dynamodb-access-denied (seed 0))" in err
-    assert "`python -m sandbox faults --none`" in err
-    assert "--bypass-faults" in err
-    assert "is not a failure record (not JSON); left in the queue" in err
+        # The running sandbox's faults are shown and changed.
+        status, out, _ = run(["faults"], capsys)
+        assert (status, out.strip()) == (0, "Faults: dynamodb-access-denied (seed 0)")
+        argv = ["faults", "--none", "--duplicate-rate", "0.5", "--seed", "3"]
+        status, out, _ = run(argv, capsys)
+        assert (status, out.strip()) == (0, "Faults: duplicate-rate 0.5 (seed 3)")
+        status, out, _ = run(["faults", "--duplicate-rate", "0"], capsys)
+        assert (status, out.strip()) == (0, "Faults: none")
 
-    status, out, _ = run(["faults"], capsys)
-    assert (status, out.strip()) == (0, "Faults: dynamodb-access-denied (seed 0)")
-    status, out, _ = run(["faults", "--none", "--duplicate-rate", "0.5", "--seed", "3"], capsys)
-    assert (status, out.strip()) == (0, "Faults: duplicate-rate 0.5 (seed 3)")
-    status, out, _ = run(["faults", "--duplicate-rate", "0"], capsys)
-    assert (status, out.strip()) == (0, "Faults: none")
+        status, out, err = run(["redrive"], capsys)
+        assert status == 0, err
+        assert "Redrove 3 events; 1 still in the failure queue" in out  # the non-record stays
 
-    status, out, err = run(["redrive"], capsys)
-    assert status == 0, err
-    assert "Redrove 3 events; 1 still in the failure queue" in out  # the non-record stays
+        status, out, _ = run(["ledger"], capsys)
+        assert status == 0
+        assert [f"outage/{n}.txt" in out for n in range(3)] == [True] * 3
+        assert "3 ledger items" in out
 
-    status, out, _ = run(["ledger"], capsys)
-    assert status == 0
-    assert [f"outage/{n}.txt" in out for n in range(3)] == [True] * 3
-    assert "3 ledger items" in out
+        # up's own counters include what the redrive did.
+        from sandbox.control import RunningSandbox
 
+        stats = RunningSandbox.attach().status()["stats"]
+        assert (stats["redriven"], stats["recorded"], stats["sent_to_failure_queue"]) == (3, 3, 3)
 
-def test_ups_counters_include_what_a_redrive_did(in_folder: Up) -> None:
-    from sandbox.control import RunningSandbox
-
-    stats = RunningSandbox.attach().status()["stats"]
-    # Earlier tests of this module redrove 3 events, each recording one item.
-    assert stats["redriven"] == 3
-    assert stats["recorded"] == 3
-    assert stats["sent_to_failure_queue"] == 3
-
-
-def test_ctrl_c_stops_up_without_a_traceback_and_removes_its_state(in_folder: Up) -> None:
-    status, out, err = in_folder.interrupt()
-
-    assert status == 0
-    assert "faults         dynamodb-access-denied (seed 0)" in out  # the banner said so
-    assert "Traceback" not in err
-    assert "Stopping the sandbox" in err
-    assert not STATE.exists()
-    log = (in_folder.folder / settings.SANDBOX_STATE_DIR / "function.log").read_text()
-    assert "===== sandbox run started" in log
-    assert "KeyboardInterrupt" not in log
-    assert "Traceback" not in log
+        # Ctrl-C: no traceback, state removed, a header and no KeyboardInterrupt in the log.
+        status, out, err = up.interrupt()
+        assert status == 0
+        assert "faults         dynamodb-access-denied (seed 0)" in out  # the banner said so
+        assert "Traceback" not in err
+        assert "Stopping the sandbox" in err
+        assert not STATE.exists()
+        log = (tmp_path / settings.SANDBOX_STATE_DIR / "function.log").read_text()
+        assert "===== sandbox run started" in log
+        assert "KeyboardInterrupt" not in log
+        assert "Traceback" not in log
+    finally:
+        if up.process.poll() is None:
+            up.process.kill()
+            up.process.communicate()
 
 
 def test_commands_against_a_killed_sandbox_say_so_and_clean_its_state(
