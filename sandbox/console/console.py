@@ -24,7 +24,7 @@ from sandbox.console.dashboard import Dashboard, load_dashboard
 from sandbox.console.deployed import DeployedService, deployed_attributes, pseudo_parameters
 from sandbox.console.expressions import MetricSource
 from sandbox.console.page import PLOTLY_SCRIPT_PATH, AlarmStatus, Panels, render_page
-from sandbox.console.panels import AlarmStates, read_outbox, template_alarms
+from sandbox.console.panels import AlarmBoard, read_outbox
 from sandbox.serving import BackgroundServer
 
 REFRESH_SECONDS = 10
@@ -55,21 +55,18 @@ class ConsoleSources:
         sb: Any,
         cdk_out: Path,
         outbox: Path,
-        alarm_states: Callable[[], AlarmStates] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> ConsoleSources:
-        """The console of a started sandbox.Sandbox: its dashboard, metrics, alarms, ledger."""
+        """The console of a started sandbox.Sandbox: its dashboard, metrics, alarms (evaluated
+        by sandbox.alarms at `clock`'s time), ledger."""
         service: DeployedService = sb
-        dashboard = load_dashboard(
-            cdk_out,
-            service.template.stack_name,
-            deployed_attributes(service),
-            pseudo_parameters(service),
-        )
+        physical, pseudo = deployed_attributes(service), pseudo_parameters(service)
+        dashboard = load_dashboard(cdk_out, service.template.stack_name, physical, pseudo)
+        board = AlarmBoard(service.template, physical, pseudo, sb.metrics, clock)
         return cls(
             dashboard=dashboard,
             store=sb.metrics,
-            alarms=lambda: template_alarms(service.template, alarm_states),
+            alarms=board.statuses,
             outbox=outbox,
             ledger=sb.ledger,
             clock=clock,

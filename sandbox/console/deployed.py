@@ -13,6 +13,7 @@ from sandbox.template import ServiceTemplate
 
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
 ALIAS_TYPE = "AWS::Lambda::Alias"
+TOPIC_TYPE = "AWS::SNS::Topic"
 
 
 class DeployedService(Protocol):
@@ -54,6 +55,12 @@ def deployed_attributes(sb: DeployedService) -> dict[str, Attributes]:
         if resource.get("Type") == ALIAS_TYPE:
             alias_arn = f"{arn}:{properties.get('Name', '')}"
             found[logical_id] = Attributes(alias_arn, {"AliasArn": alias_arn})
+        elif resource.get("Type") == TOPIC_TYPE:
+            # The alarms' actions name the topic; the console only shows them.
+            topic = properties.get("TopicName")
+            topic_name = topic if isinstance(topic, str) else logical_id
+            topic_arn = f"arn:aws:sns:{sb.region}:{sb.account}:{topic_name}"
+            found[logical_id] = Attributes(topic_arn, {"TopicName": topic_name})
         elif resource.get("Type") == ALARM_TYPE:
             name = alarm_name(logical_id, resource)
             alarm_arn = f"arn:aws:cloudwatch:{sb.region}:{sb.account}:alarm:{name}"

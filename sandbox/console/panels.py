@@ -4,51 +4,100 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.alarms import (
+    INSUFFICIENT_DATA,
+    AlarmDefinition,
+    UnsupportedAlarmError,
+    evaluate,
+    read_alarm,
+)
+from sandbox.console.dashboard import Attributes, BodyResolver
 from sandbox.console.deployed import ALARM_TYPE, alarm_name
 from sandbox.console.page import AlarmStatus, Notification
-from sandbox.template import ServiceTemplate
+from sandbox.metrics import MetricStore
+from sandbox.template import ServiceTemplate, TemplateError
 
 _RUNBOOK = re.compile(r"Runbook:\s*(?P<url>\S+)")
-NOT_EVALUATED = "INSUFFICIENT_DATA"
-
-# name -> (state, reason, updated ISO time): what an alarm evaluator reports.
-AlarmStates = Mapping[str, tuple[str, str, str]]
 
 
-def template_alarms(
-    template: ServiceTemplate, states: Callable[[], AlarmStates] | None = None
-) -> list[AlarmStatus]:
-    """Every alarm of the service template, with its state from `states` when given.
+class AlarmBoard:
+    """The template's alarms, evaluated with the alarms' evaluator (sandbox.alarms) each time
+    the console asks, remembering each state between asks as CloudWatch does.
 
-    Without an evaluator an alarm is INSUFFICIENT_DATA, as CloudWatch shows a new alarm,
-    and its reason says that nothing evaluated it.
+    An alarm the evaluator can't read (an unsupported statistic or function) is listed as
+    INSUFFICIENT_DATA with the evaluator's reason, never hidden.
     """
-    known = states() if states is not None else {}
-    alarms = []
-    for logical_id, resource in template.resources.items():
-        if resource.get("Type") != ALARM_TYPE:
-            continue
-        name = alarm_name(logical_id, resource)
-        description = str(resource.get("Properties", {}).get("AlarmDescription", ""))
-        runbook = _RUNBOOK.search(description)
-        state, reason, updated = known.get(
-            name, (NOT_EVALUATED, "Not evaluated: this sandbox runs no alarm evaluation", "")
-        )
-        alarms.append(
-            AlarmStatus(
-                name=name,
-                state=state,
-                reason=reason,
-                runbook_url=runbook.group("url").rstrip(".") if runbook else "",
-                description=description,
-                updated=updated,
-            )
-        )
-    return sorted(alarms, key=lambda alarm: alarm.name)
+
+    def __init__(
+        self,
+        template: ServiceTemplate,
+        physical: Mapping[str, Attributes],
+        pseudo: Mapping[str, str],
+        store: MetricStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        resolver = BodyResolver(physical, {}, pseudo)
+        self._store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._alarms: list[AlarmDefinition] = []
+        self._unreadable: dict[str, tuple[str, str]] = {}  # name -> (description, why)
+        for logical_id, resource in template.resources.items():
+            if resource.get("Type") != ALARM_TYPE:
+                continue
+            properties = resource.get("Properties", {})
+            try:
+                self._alarms.append(
+                    read_alarm(logical_id, properties, lambda value, _: resolver.resolve(value))
+                )
+            except (UnsupportedAlarmError, TemplateError) as error:
+                name = alarm_name(logical_id, resource)
+                description = str(properties.get("AlarmDescription", ""))
+                self._unreadable[name] = (description, f"Not evaluated: {error}")
+        self._states = {alarm.name: (INSUFFICIENT_DATA, "") for alarm in self._alarms}
+
+    def statuses(self) -> list[AlarmStatus]:
+        """Every alarm's state as of now, sorted by name."""
+        now = self._clock()
+        listed = [
+            AlarmStatus(name, INSUFFICIENT_DATA, why, runbook_url(description), description)
+            for name, (description, why) in self._unreadable.items()
+        ]
+        with self._lock:
+            for alarm in self._alarms:
+                old_state, changed = self._states[alarm.name]
+                evaluation = evaluate(alarm, self._store, now, old_state)
+                if evaluation.state != old_state:
+                    changed = _iso(now)
+                self._states[alarm.name] = (evaluation.state, changed)
+                listed.append(
+                    AlarmStatus(
+                        alarm.name,
+                        evaluation.state,
+                        evaluation.reason,
+                        runbook_url(alarm.description),
+                        alarm.description,
+                        changed,
+                    )
+                )
+        return sorted(listed, key=lambda status: status.name)
+
+
+def runbook_url(description: str) -> str:
+    """The runbook link an alarm's description names ("... Runbook: URL")."""
+    found = _RUNBOOK.search(description)
+    return found.group("url").rstrip(".") if found else ""
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def read_outbox(outbox: Path) -> list[Notification]:

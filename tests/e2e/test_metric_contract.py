@@ -248,3 +248,21 @@ def test_the_snapshot_draws_every_widget_offline(
     assert "Plotly" in page
     _, resource = find_dashboard_template(cdk_out, run.template.stack_name)
     assert resource["Type"] == "AWS::CloudWatch::Dashboard"
+
+
+def test_the_console_evaluates_the_template_alarms_over_the_run(
+    run: Sandbox, cdk_out: Path, tmp_path: Path
+) -> None:
+    # Ten minutes on, every period of the run is complete (CloudWatch's publishing delay).
+    later = time.time() + 600
+    sources = ConsoleSources.of(run, cdk_out, tmp_path / "outbox", clock=lambda: later)
+    alarms = {alarm.name: alarm for alarm in sources.alarms()}
+    stage = next(iter(alarms)).split("-")[2]
+    assert len(alarms) == sum(
+        r["Type"] == "AWS::CloudWatch::Alarm" for r in run.template.resources.values()
+    )
+    errors = alarms[f"upload-ledger-{stage}-function-errors"]
+    assert errors.state == "ALARM"  # the denied uploads failed their invocations
+    assert "Threshold Crossed" in errors.reason
+    assert errors.runbook_url.endswith("/runbooks/function-errors.md")
+    assert alarms[f"upload-ledger-{stage}-table-system-errors"].state == "ALARM"
