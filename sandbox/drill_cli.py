@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sandbox import settings
 from sandbox.alarms import UnsupportedAlarmError
+from sandbox.console import commands as console_commands
 from sandbox.drill import PROFILES, DrillOptions, DrillResult, Rehearsal
 from sandbox.drill_fault import Fault
 from sandbox.drill_report import render_emails, render_timeline, verdict, write_json
@@ -65,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model the handler instead of running it (fast, for calibration; see README)",
     )
     parser.add_argument("--quiet", action="store_true", help="print the verdict only")
+    console_commands.add_dashboard_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     began = time.monotonic()
     try:
-        result = Rehearsal(args.cdk_out, options, args.outbox, WORK_DIR).run()
+        result, drawn = _rehearse(args, options)
     except (TemplateError, UnsupportedAlarmError) as error:
         print(f"sandbox drill: {error}", file=sys.stderr)
         return 2
@@ -107,9 +109,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{line}\n(drill took {time.monotonic() - began:.1f} s of wall time)")
     if args.json:
         write_json(args.json, result, options)
+    if not drawn:
+        return 1
     if args.expect is None:
         return 0
     return 0 if result.outcome == args.expect else 1
+
+
+def _rehearse(args: argparse.Namespace, options: DrillOptions) -> tuple[DrillResult, bool]:
+    """(result, whether `--dashboard` drew every widget): with --dashboard, the drill runs in
+    a sandbox kept open long enough to draw the dashboard as of the drill's last minute."""
+    rehearsal = Rehearsal(args.cdk_out, options, args.outbox, WORK_DIR)
+    if args.dashboard is None:
+        return rehearsal.run(), True
+    from sandbox.sandbox import Sandbox  # noqa: PLC0415 - moto loads only when needed
+
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    log = WORK_DIR / "function.log"
+    with Sandbox(args.cdk_out, function_log=log, start_runtime=False) as sandbox:
+        result = rehearsal.run(sandbox)
+        end = result.minutes[-1].start + 60 if result.minutes else time.time()
+        drawn = console_commands.write_dashboard(sandbox, args, args.outbox, lambda: end)
+    return result, drawn
 
 
 def _region(result: DrillResult) -> str:

@@ -181,7 +181,7 @@ class Sandbox:
 
     def _start_service_metrics(self, moto: MotoServer, proxy: FaultProxy) -> None:
         self.service_metrics = ServiceMetrics(
-            self.metrics,
+            lambda: self.metrics,
             bucket_name=self.bucket_name,
             bucket_filters=bucket_metrics_filters(
                 self.template.properties(self.template.bucket_id)

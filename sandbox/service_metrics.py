@@ -127,11 +127,13 @@ def bucket_metrics_filters(bucket_properties: Mapping[str, Any]) -> tuple[Bucket
 
 
 class ServiceMetrics:
-    """Publishes the S3, SQS and DynamoDB metrics of one deployed service into `store`."""
+    """Publishes the S3, SQS and DynamoDB metrics of one deployed service into the store
+    `store()` returns (the sandbox's current one), stamped with `clock()` (epoch seconds;
+    a release drill sets its simulated clock with :meth:`use_clock`)."""
 
     def __init__(
         self,
-        store: MetricSink,
+        store: Callable[[], MetricSink],
         *,
         bucket_name: str,
         bucket_filters: Iterable[BucketMetricsFilter],
@@ -152,6 +154,10 @@ class ServiceMetrics:
         self._running: list[tuple[float, float]] = []  # (start, end) of recent invocations
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        """Stamp datapoints with `clock()` from now on (a drill's simulated clock)."""
+        self._clock = clock
 
     # The sampler
     def start(self, interval: float = SAMPLE_INTERVAL_SECONDS) -> None:
@@ -326,8 +332,9 @@ class ServiceMetrics:
         timestamp: float | None = None,
     ) -> None:
         when = self._clock() if timestamp is None else timestamp
-        self._store.put(namespace, name, dimensions, value, when, unit)
-        self._store.flush()  # to moto's CloudWatch too, as the Lambda metrics go
+        store = self._store()
+        store.put(namespace, name, dimensions, value, when, unit)
+        store.flush()  # to moto's CloudWatch too, as the Lambda metrics go
 
 
 def _sqs_action(request: EmulatorRequest) -> tuple[str, dict[str, Any]]:

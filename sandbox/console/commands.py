@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +35,30 @@ def add_console_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def sources(sb: Any, args: argparse.Namespace) -> ConsoleSources:
+def sources(
+    sb: Any,
+    args: argparse.Namespace,
+    outbox: Path = OUTBOX_DIR,
+    clock: Callable[[], float] = time.time,
+) -> ConsoleSources:
     """The console of a started sandbox, from the same cdk.out it was deployed from."""
-    return ConsoleSources.of(sb, args.cdk_out, OUTBOX_DIR)
+    return ConsoleSources.of(sb, args.cdk_out, outbox, clock=clock)
 
 
-def write_dashboard(sb: Any, args: argparse.Namespace) -> bool:
-    """Write `--dashboard` if given; False (after saying why) when a widget can't be drawn."""
+def write_dashboard(
+    sb: Any,
+    args: argparse.Namespace,
+    outbox: Path = OUTBOX_DIR,
+    clock: Callable[[], float] = time.time,
+) -> bool:
+    """Write `--dashboard` if given, as of `clock()` (a drill's: the end of its simulated
+    time); False (after saying why) when a widget can't be drawn."""
     path: Path | None = args.dashboard
     if path is None:
         return True
     if sb.service_metrics is not None:
         sb.service_metrics.sample()  # queue depth and bucket size as of now
-    errors = write_snapshot(sources(sb, args), path)
+    errors = write_snapshot(sources(sb, args, outbox, clock), path)
     for error in errors:
         print(f"sandbox: dashboard: {error}", file=sys.stderr)
     print(f"Dashboard snapshot: {path} (open it in a browser; it needs no network)")
