@@ -215,3 +215,54 @@ def test_the_demo_snapshot_opens_from_disk_with_every_widget_and_data(
     browser.get(snapshot.as_uri())
     titles = _dashboard_titles(cdk_out, load_service_template(cdk_out).stack_name)
     _check_page(browser, titles, "snapshot.png")
+
+
+_TRACE_NAMES = """
+const graph = document.querySelector(`section[data-title="${arguments[0]}"] .js-plotly-plot`);
+return graph.data.map(trace => trace.name);
+"""
+
+
+def test_a_drill_snapshot_shows_the_rollback_as_the_operator_sees_it(
+    browser: webdriver.Chrome, cdk_out: Path, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "drill.html"
+    drill = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "drill",
+            "--cdk-out",
+            str(cdk_out),
+            "--model",  # the handler modelled: the release path is what this test is about
+            "--fault",
+            "keys:*.csv",
+            "--expect",
+            "rollback",
+            "--dashboard",
+            str(snapshot),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    browser.get(snapshot.as_uri())
+    WebDriverWait(browser, 60).until(
+        lambda b: b.execute_script("return document.querySelectorAll('.main-svg').length") > 0
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "drill.png"))
+    # The per-version row shows both versions; the gate's ALARM message is in the outbox
+    # (by the drill's last minute, back on version 1, the alarm itself is OK again).
+    assert browser.execute_script(_TRACE_NAMES, "Invocations by version") == [
+        "version 1",
+        "version 2",
+    ]
+    outbox = browser.find_element("id", "outbox").text
+    assert 'ALARM: "upload-ledger-' in outbox
+    assert "canary-error-rate" in outbox
