@@ -148,8 +148,11 @@ def s3_object_created_record(
     event_name: str = S3_OBJECT_CREATED_PUT,
     region: str | None = None,
     encode: bool = True,
+    partition: str = "aws",
 ) -> dict[str, Any]:
     """One ObjectCreated record shaped like S3's own document.
+
+    `partition` is the bucket's AWS partition (`aws`, `aws-cn`, `aws-eusc`...), for its ARN.
 
     The key is URL-encoded as S3 encodes it (`quote_plus`, `/` kept) unless `encode` is
     false (a test handing over an already encoded key). `sequencer` and `version_id` are
@@ -179,7 +182,7 @@ def s3_object_created_record(
             "bucket": {
                 "name": bucket,
                 "ownerIdentity": {"principalId": "EXAMPLE"},
-                "arn": f"arn:aws:s3:::{bucket}",
+                "arn": f"arn:{partition}:s3:::{bucket}",
             },
             "object": obj,
         },

@@ -35,6 +35,17 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
 
 
+def arn_partition(construct: IConstruct) -> str:
+    """How cdk-nag shows the partition of `construct`'s stack in an ARN of a finding.
+
+    The literal (`aws`, `aws-cn`, `aws-eusc`...) when the stack's region fixes it (CDK's
+    `@aws-cdk/core:enablePartitionLiterals`), else the `<AWS::Partition>` reference.
+    """
+    stack = Stack.of(construct)
+    resolved = stack.resolve(stack.partition)
+    return resolved if isinstance(resolved, str) else "<AWS::Partition>"
+
+
 def logical_id(construct: IConstruct) -> str:
     """How cdk-nag names a resource in a finding's detail (`<LogicalId.Arn>`)."""
     stack = Stack.of(construct)

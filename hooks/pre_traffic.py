@@ -84,7 +84,10 @@ def check_new_version(deployment_id: str, clients: Clients, settings: Settings) 
     key = f"{settings.key_prefix}{deployment_id}"
     sequencer = f"{time.time_ns():020X}"
     try:
-        _invoke(clients, settings, synthetic_s3_event(settings.bucket_name, key, sequencer))
+        # The partition of the function's own ARN (arn:aws-cn:lambda:...), for the bucket's ARN.
+        partition = settings.target_version_arn.split(":")[1]
+        event = synthetic_s3_event(settings.bucket_name, key, sequencer, partition=partition)
+        _invoke(clients, settings, event)
         item = clients.dynamodb.get_item(
             TableName=settings.table_name,
             Key={contract.PARTITION_KEY: {"S": key}},
@@ -157,10 +160,17 @@ def report(clients: Clients, deployment_id: str, hook_execution_id: str, status:
     _log("info", "Reported to CodeDeploy", deployment_id, status=status)
 
 
-def synthetic_s3_event(bucket: str, key: str, sequencer: str) -> dict[str, Any]:
-    """An S3 ObjectCreated notification as S3 sends it (key URL-encoded, with a sequencer)."""
+def synthetic_s3_event(
+    bucket: str, key: str, sequencer: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """An S3 ObjectCreated notification as S3 sends it (key URL-encoded, with a sequencer).
+
+    `partition` is the bucket's AWS partition (`aws`, `aws-cn`, `aws-eusc`...).
+    """
     return contract.s3_notification(
-        contract.s3_object_created_record(bucket, key, size=0, sequencer=sequencer)
+        contract.s3_object_created_record(
+            bucket, key, size=0, sequencer=sequencer, partition=partition
+        )
     )
 
 

@@ -14,7 +14,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_codebuild as codebuild
 from constructs import IConstruct
 
-from compliance import acknowledge, logical_id
+from compliance import acknowledge, arn_partition, logical_id
 
 if TYPE_CHECKING:  # the stack calls in here once its pipeline is built
     from pipeline.stack import PipelineStack
@@ -69,8 +69,9 @@ def _acknowledge_artifact_access(stack: PipelineStack) -> None:
 def _acknowledge_project_logs(stack: PipelineStack) -> None:
     # One pair of findings per CodeBuild project (synth, self-mutation, each stage's diff
     # and smoke test), each naming that project.
-    logs_arn = f"arn:aws:logs:{stack.region}:{stack.account}:log-group:/aws/codebuild"
-    reports_arn = f"arn:aws:codebuild:{stack.region}:{stack.account}:report-group"
+    partition = arn_partition(stack)
+    logs_arn = f"arn:{partition}:logs:{stack.region}:{stack.account}:log-group:/aws/codebuild"
+    reports_arn = f"arn:{partition}:codebuild:{stack.region}:{stack.account}:report-group"
     for project in stack.pipeline.node.find_all():
         if not isinstance(project, codebuild.CfnProject):
             continue
@@ -89,16 +90,17 @@ def _acknowledge_project_logs(stack: PipelineStack) -> None:
 
 def _acknowledge_asset_publishing(assets: IConstruct) -> None:
     stack = Stack.of(assets)
+    partition = arn_partition(stack)
     acknowledge(
         assets,
-        f"AwsSolutions-IAM5[Resource::arn:aws:logs:{stack.region}:{stack.account}"
+        f"AwsSolutions-IAM5[Resource::arn:{partition}:logs:{stack.region}:{stack.account}"
         ":log-group:/aws/codebuild/*]",
         "The asset-publishing role is shared by the asset projects CDK Pipelines creates on "
         "demand, so CDK scopes its log permission to the account's CodeBuild log groups.",
     )
     acknowledge(
         assets,
-        f"AwsSolutions-IAM5[Resource::arn:aws:codebuild:{stack.region}:{stack.account}"
+        f"AwsSolutions-IAM5[Resource::arn:{partition}:codebuild:{stack.region}:{stack.account}"
         ":report-group/*]",
         "The asset-publishing role is shared by the asset projects CDK Pipelines creates on "
         "demand, so CDK scopes its report permission to the account's report groups.",
@@ -142,7 +144,7 @@ def _acknowledge_cross_region_support(stack: PipelineStack) -> None:
         bucket_name = str(stack.resolve(bucket.bucket_name))
         acknowledge(
             code_pipeline.role,
-            f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{bucket_name}/*]",
+            f"AwsSolutions-IAM5[Resource::arn:{arn_partition(stack)}:s3:::{bucket_name}/*]",
             "The pipeline copies artifacts into the objects of the replication bucket of "
             "the stage's region; the wildcard is the objects of that one bucket.",
         )

@@ -211,6 +211,11 @@ def test_synthetic_event_is_an_s3_object_created_record_for_the_reserved_key() -
     assert record["s3"]["object"]["sequencer"] == "0A1B"
 
 
+def test_synthetic_events_bucket_arn_is_in_the_functions_partition() -> None:
+    event = pre_traffic.synthetic_s3_event("uploads", "k", "0A", partition="aws-cn")
+    assert event["Records"][0]["s3"]["bucket"]["arn"] == "arn:aws-cn:s3:::uploads"
+
+
 def test_settings_come_from_the_environment_the_stack_sets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -117,3 +117,41 @@ def test_cfn_lint_finds_no_errors_in_any_template(assembly: tuple[Path, list[Fin
         and (match.rule.id, match.message) not in ACCEPTED_CFN_LINT_FINDINGS
     ]
     assert errors == []
+
+
+# Issue 12: a pipeline and its stages in each partition besides `aws` synthesize with no
+# unacknowledged finding, and no template names the `aws` partition.
+PARTITION_LAYOUTS = {
+    "aws-cn": ("cn-north-1", "cn-northwest-1"),
+    "aws-us-gov": ("us-gov-west-1", "us-gov-east-1"),
+    "aws-eusc": ("eusc-de-east-1", "eusc-de-east-1"),
+}
+
+
+def partition_context(partition: str) -> dict[str, object]:
+    home, other = PARTITION_LAYOUTS[partition]
+
+    def stage(name: str, region: str) -> dict[str, str]:
+        return {"name": name, "account": "111111111111", "region": region}
+
+    return {
+        **cdk_json_context(),
+        "githubConnectionArn": f"arn:{partition}:codeconnections:{home}:111111111111:"
+        "connection/00000000-0000-0000-0000-000000000000",
+        "pipelineRegion": home,
+        "stages": [stage("staging", home), {**stage("production", other), "manualApproval": True}],
+        "devStage": stage("dev", other),
+    }
+
+
+@pytest.mark.parametrize("partition", sorted(PARTITION_LAYOUTS))
+def test_stages_in_other_partitions_synthesize_clean(partition: str, tmp_path: Path) -> None:
+    app = cdk.App(context=partition_context(partition), outdir=str(tmp_path))
+    outdir, findings = synthesize(build_app(app))
+    assert findings == [], "\n".join(map(str, findings))
+    found = templates(outdir)
+    assert len(found) >= 5
+    in_aws_partition = [t.name for t in found if "arn:aws:" in t.read_text(encoding="utf-8")]
+    assert in_aws_partition == []
+    pipeline = (outdir / f"{c.PIPELINE_STACK_NAME}.template.json").read_text(encoding="utf-8")
+    assert f"arn:{partition}:" in pipeline
