@@ -29,6 +29,8 @@ $(STAMP): requirements.txt requirements-dev.txt handler/requirements.txt constra
 
 # The lock file pins the CLI; `npm ci` reinstalls exactly it when the lock file changes.
 $(NODE_STAMP): package-lock.json
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+		|| { echo "Node.js 20 or later is needed (aws-cdk-lib requires it); this is $$(node --version)." >&2; exit 2; }
 	@$(HEARTBEAT) "npm ci: the CDK CLI from package-lock.json" -- \
 		npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -39,9 +41,12 @@ synth: install
 
 # The same check, listed one finding per line (rule id and construct path) for fixing or
 # acknowledging; see compliance/nag.py.
+# A synth that fails for any other reason than findings (a configuration error...) fails
+# here with its own message: the report it would have written is never stale.
 nag: install
-	rm -f cdk.out/validation-report.json
-	$(CDK) synth --quiet >/dev/null 2>&1 || true
+	@rm -f cdk.out/validation-report.json
+	@out=$$($(CDK) synth --quiet 2>&1) || test -f cdk.out/validation-report.json \
+		|| { printf '%s\n' "$$out" >&2; echo "make nag: cdk synth failed before cdk-nag ran" >&2; exit 1; }
 	$(BIN)/python -m compliance.report cdk.out
 
 lint: install
@@ -76,10 +81,12 @@ bench: install synth
 # Your own stage (devStage in cdk.json), straight from your laptop; the shared stages go
 # through the pipeline only.
 deploy: install
+	$(BIN)/python -m config.preflight dev
 	$(CDK) deploy -c pipeline=false '**'
 
 # The pipeline itself, once; after that it updates itself on every push.
 deploy-pipeline: install
+	$(BIN)/python -m config.preflight pipeline
 	$(CDK) deploy $(PIPELINE_STACK)
 
 destroy: install

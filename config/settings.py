@@ -477,13 +477,23 @@ def placeholder_problems(source: Context | Mapping[str, Any], *, pipeline: bool)
         accounts.update(
             {f"stages[{i}].account": stage.account for i, stage in enumerate(config.stages)}
         )
-    return [
+    problems = [
         f"{key} is {PLACEHOLDER_ACCOUNT}, the placeholder committed in cdk.json, not your "
         "account: set your 12-digit account id there (`aws sts get-caller-identity --query "
         "Account --output text` prints the one your credentials are for)."
         for key, account in accounts.items()
         if account == PLACEHOLDER_ACCOUNT
     ]
+    if pipeline and _is_placeholder_arn(load_pipeline_config(context).connection_arn):
+        problems.append(
+            "githubConnectionArn is the placeholder committed in cdk.json: create a "
+            "CodeConnections connection to GitHub (README, One-time set-up) and set its ARN."
+        )
+    return problems
+
+
+def _is_placeholder_arn(arn: str) -> bool:
+    return f":{PLACEHOLDER_ACCOUNT}:" in arn
 
 
 def read_json_context(path: Path) -> dict[str, Any]:

@@ -26,8 +26,9 @@ from stage import LedgerStage
 CDK_CLI_VERSION = "2.1148.1"
 # `cdk bootstrap`'s default qualifier: names the roles the stage checks assume.
 BOOTSTRAP_QUALIFIER = "hnb659fds"
-# CodeBuild's runtimes: Python as the constraints were generated with, Node for the CLI.
-BUILD_RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
+# CodeBuild's runtimes: Python as the constraints were generated with; Node 22 for the CLI
+# and jsii (Node 20 is end of life; standard:7.0 offers 22). Local Node 20 still works.
+BUILD_RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "22"}
 
 # The synth step: install from the pinned files, lint and test (a failure stops the
 # pipeline before it mutates itself), then synthesize, cdk-nag included.

@@ -153,5 +153,7 @@ def test_stages_in_other_partitions_synthesize_clean(partition: str, tmp_path: P
     assert len(found) >= 5
     in_aws_partition = [t.name for t in found if "arn:aws:" in t.read_text(encoding="utf-8")]
     assert in_aws_partition == []
-    pipeline = (outdir / f"{c.PIPELINE_STACK_NAME}.template.json").read_text(encoding="utf-8")
+    pipeline = (outdir / f"{contract.PIPELINE_STACK_NAME}.template.json").read_text(
+        encoding="utf-8"
+    )
     assert f"arn:{partition}:" in pipeline

@@ -16,7 +16,10 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 def _record(kind: str, target: str) -> None:
     with open(LOG, "a", encoding="utf-8") as log:
-        log.write(json.dumps({"runtime": "python", "pid": os.getpid(), "kind": kind, "target": target}) + "\n")
+        log.write(
+            json.dumps({"runtime": "python", "pid": os.getpid(), "kind": kind, "target": target})
+            + "\n"
+        )
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
