@@ -195,3 +195,9 @@ def s3_object_created_record(
 def s3_notification(*records: dict[str, Any]) -> dict[str, Any]:
     """The notification S3 sends to a function: its `records` under `Records`."""
     return {"Records": list(records)}
+
+
+def smoke_test_runner_role_name(stage_name: str, region: str) -> str:
+    """The pipeline's smoke-test CodeBuild role for a stage: named, so the stage's
+    smoke-test role can trust exactly it (at most 62 characters: IAM allows 64)."""
+    return f"{stage_stack_prefix(stage_name)}-{region}-smoke-runner"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Environment, Stack, pipelines
+from aws_cdk import Environment, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk.aws_codepipeline import PipelineType
 from constructs import Construct
 
@@ -63,6 +64,7 @@ class PipelineStack(Stack):
         # Built now rather than at synth, so the generated roles and projects exist as
         # constructs that pipeline/compliance.py can acknowledge findings on.
         self.pipeline.build_pipeline()
+        self._retain_artifact_keys()
         acknowledge_pipeline_findings(self)
 
     def _build_source(self) -> pipelines.CodePipelineSource:
@@ -80,6 +82,17 @@ class PipelineStack(Stack):
             commands=SYNTH_COMMANDS,
             primary_output_directory="cdk.out",
         )
+
+    def _retain_artifact_keys(self) -> None:
+        # CDK keeps the artifact buckets (here and in each cross-region support stack) when
+        # the stack is deleted, but deletes their KMS keys: the retained artifacts would be
+        # unreadable. Keys follow their buckets.
+        code_pipeline = self.pipeline.pipeline
+        stacks = [self, *(support.stack for support in code_pipeline.cross_region_support.values())]
+        for stack in stacks:
+            for construct in stack.node.find_all():
+                if isinstance(construct, kms.CfnKey):
+                    construct.apply_removal_policy(RemovalPolicy.RETAIN)
 
     def _build_pipeline(self) -> pipelines.CodePipeline:
         return pipelines.CodePipeline(
@@ -167,6 +180,14 @@ class PipelineStack(Stack):
         return pipelines.CodeBuildStep(
             "SmokeTest",
             input=self.source,
+            # Named, because the stage's smoke-test role trusts exactly this role.
+            role=iam.Role(
+                self.pipeline,
+                f"SmokeTestRunnerRole-{stage.name}",
+                role_name=contract.smoke_test_runner_role_name(stage.name, stage.region),
+                assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+                description=f"Runs the smoke test against {stage.name} after it is deployed.",
+            ),
             install_commands=["python -m pip install --quiet boto3 -c constraints.txt"],
             commands=[
                 "python -m scripts.smoke_test "

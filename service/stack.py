@@ -236,16 +236,7 @@ class ServiceStack(Stack):
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],
-                conditions={
-                    "ArnLike": {
-                        "aws:SourceArn": self.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=contract.alarm_name(self.stage_config.name, "*"),
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
+                conditions=self._from_this_stages_alarms(),
             )
         )
         for email in emails:
@@ -294,9 +285,11 @@ class ServiceStack(Stack):
             f"{events.EventField.from_path('$.detail.state')}; the live alias is back on the "
             f"previous version. Runbook: {runbooks.url(contract.DEPLOYMENT_ROLLED_BACK_RUNBOOK)}"
         )
+        rule_name = f"{contract.SERVICE_NAME}-{self.stage_config.name}-deployment-failed"
         events.Rule(
             self,
             "DeploymentFailedRule",
+            rule_name=rule_name,
             description="Tells the alarm topic when a canary deployment fails or is stopped.",
             event_pattern=events.EventPattern(
                 source=["aws.codedeploy"],
@@ -307,8 +300,57 @@ class ServiceStack(Stack):
                     "deploymentGroup": [self.deployment_group.deployment_group_name],
                 },
             ),
-            targets=[targets.SnsTopic(self.alarm_topic, message=message)],
+            targets=[
+                targets.SnsTopic(
+                    self.alarm_topic, message=message, role=self._deployment_events_role(rule_name)
+                )
+            ],
         )
+
+    def _deployment_events_role(self, rule_name: str) -> iam.Role:
+        # EventBridge publishes through a role rather than as its service principal, so
+        # neither the topic nor its key names events.amazonaws.com: the role may publish to
+        # this topic only, and only this rule in this account may assume it. The rule's ARN
+        # is built from its name: referencing the rule would make a cycle (key -> rule ->
+        # topic -> key).
+        role = iam.Role(
+            self,
+            "DeploymentEventsRole",
+            description="EventBridge: publishes failed-deployment notices to the alarm topic.",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com").with_conditions(
+                {
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnEquals": {
+                        "aws:SourceArn": self.format_arn(
+                            service="events", resource="rule", resource_name=rule_name
+                        )
+                    },
+                }
+            ),
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "Publishing to the KMS-encrypted alarm topic needs a data key of the topic's own "
+            "key; the grant names that one key, and GenerateDataKey* is CDK's grant for it.",
+        )
+        return role
+
+    def _from_this_stages_alarms(self) -> dict[str, dict[str, str]]:
+        # Confused-deputy guard: CloudWatch acts only for this stage's alarms, in this
+        # account (aws:SourceAccount and aws:SourceArn, IAM User Guide, "The confused
+        # deputy problem").
+        return {
+            "StringEquals": {"aws:SourceAccount": self.account},
+            "ArnLike": {
+                "aws:SourceArn": self.format_arn(
+                    service="cloudwatch",
+                    resource="alarm",
+                    resource_name=contract.alarm_name(self.stage_config.name, "*"),
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            },
+        }
 
     def _build_alarm_topic_key(self) -> kms.Key:
         # A customer-managed key, not alias/aws/sns: the AWS-managed key's policy cannot
@@ -323,19 +365,18 @@ class ServiceStack(Stack):
             enable_key_rotation=True,
             removal_policy=self._removal,
         )
-        # CloudWatch for alarm actions, EventBridge for failed-deployment notices.
-        for sid, service in (
-            ("AllowCloudWatchAlarmsToUseTheKey", "cloudwatch.amazonaws.com"),
-            ("AllowDeploymentEventsToUseTheKey", "events.amazonaws.com"),
-        ):
-            key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid=sid,
-                    principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    resources=["*"],  # in a key policy, "*" means this key
-                )
+        # CloudWatch publishes alarm actions as its service principal, so the key policy
+        # must name it; EventBridge publishes failed-deployment notices through its own
+        # role (_notify_on_failed_deployment), which the account's IAM grants instead.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisStagesAlarmsToUseTheKey",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions=self._from_this_stages_alarms(),
             )
+        )
         return key
 
     def _build_smoke_test_role(self, trusted_account: str) -> iam.Role:
@@ -347,7 +388,12 @@ class ServiceStack(Stack):
             role_name=contract.smoke_test_role_name(
                 self.stage_config.name, self.stage_config.region
             ),
-            assumed_by=iam.AccountPrincipal(trusted_account),
+            # Only the pipeline's smoke-test CodeBuild role for this stage, not every principal
+            # of the pipeline account: aws:PrincipalArn names it (a role ARN as principal would
+            # have to exist before this stack, and break if the role were ever recreated).
+            assumed_by=iam.AccountPrincipal(trusted_account).with_conditions(
+                {"ArnEquals": {"aws:PrincipalArn": self._smoke_test_runner_arn(trusted_account)}}
+            ),
             description="Pipeline smoke test: writes and reads only smoke-test objects and items.",
         )
         acknowledge(
@@ -376,6 +422,17 @@ class ServiceStack(Stack):
             )
         )
         return role
+
+    def _smoke_test_runner_arn(self, pipeline_account: str) -> str:
+        return self.format_arn(
+            service="iam",
+            region="",
+            account=pipeline_account,
+            resource="role",
+            resource_name=contract.smoke_test_runner_role_name(
+                self.stage_config.name, self.stage_config.region
+            ),
+        )
 
     def _build_outputs(self) -> dict[str, CfnOutput]:
         outputs = {

@@ -183,6 +183,22 @@ def test_alarm_topic_key_is_rotated_and_usable_by_cloudwatch(service_template: T
     )
 
 
+def test_alarm_topic_key_serves_only_this_stages_alarms_once_each(
+    service_template: Template,
+) -> None:
+    _, key = _single(service_template, "AWS::KMS::Key")
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    services = [s for s in statements if "Service" in s.get("Principal", {})]
+    # One statement, for CloudWatch; EventBridge uses its own role (no events principal).
+    (cloudwatch,) = services
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert cloudwatch["Condition"]["StringEquals"] == {"aws:SourceAccount": "111111111111"}
+    alarms = json.dumps(cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert f":alarm:{contract.alarm_name('test', '*')}" in alarms
+    rendered = [json.dumps(s, sort_keys=True) for s in statements]
+    assert len(rendered) == len(set(rendered))
+
+
 def test_outputs_name_what_the_runbooks_need(service_template: Template) -> None:
     outputs = service_template.to_json()["Outputs"]
     for key in (
@@ -207,6 +223,25 @@ def test_a_failed_or_stopped_deployment_is_announced_on_the_topic_with_its_runbo
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": topic_id}
     assert "runbooks/deployment-rolled-back.md" in json.dumps(target["InputTransformer"])
-    # EventBridge may publish to the encrypted topic: the key policy lets it use the key.
-    key = next(iter(service_template.find_resources("AWS::KMS::Key").values()))
-    assert "events.amazonaws.com" in json.dumps(key["Properties"]["KeyPolicy"])
+    # EventBridge publishes to the encrypted topic through a role only this rule, in this
+    # account, may assume; the role may publish to this topic with its key, nothing else.
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    role = service_template.to_json()["Resources"][role_id]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "111111111111"}
+    source_arn = json.dumps(trust["Condition"]["ArnEquals"]["aws:SourceArn"])
+    assert f":rule/{rule['Properties']['Name']}" in source_arn
+    (policy,) = [
+        p
+        for p in service_template.find_resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert {a for s in statements for a in _actions(s)} == {
+        "sns:Publish",
+        "kms:Decrypt",
+        "kms:GenerateDataKey*",
+    }
+    assert all(s["Resource"] != "*" for s in statements)
+

@@ -230,8 +230,12 @@ def test_stage_smoke_test_role_trusts_the_pipeline_account_and_only_smoke_test_d
     role_name = contract.smoke_test_role_name("staging", "eu-west-1")
     roles = service.find_resources("AWS::IAM::Role", {"Properties": {"RoleName": role_name}})
     (role,) = roles.values()
-    trust = json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
-    assert f":iam::{pipeline_stack.account}:root" in trust
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert f":iam::{pipeline_stack.account}:root" in json.dumps(trust["Principal"])
+    # ...but only its smoke-test CodeBuild role, not every principal of that account.
+    runner = contract.smoke_test_runner_role_name("staging", "eu-west-1")
+    principal_arn = json.dumps(trust["Condition"]["ArnEquals"]["aws:PrincipalArn"])
+    assert f":iam::{pipeline_stack.account}:role/{runner}" in principal_arn
     policies = service.find_resources("AWS::IAM::Policy")
     (statements,) = [
         p["Properties"]["PolicyDocument"]["Statement"]
@@ -249,6 +253,34 @@ def test_stage_smoke_test_role_trusts_the_pipeline_account_and_only_smoke_test_d
     rendered = json.dumps(statements)
     assert f"/{contract.SMOKE_TEST_PREFIX}*" in rendered
     assert '"dynamodb:LeadingKeys": ["smoke-tests/*"]' in rendered
+
+
+def test_each_smoke_test_runs_as_the_named_role_its_stage_trusts(
+    template: Template, pipeline_stages: dict[str, list[dict[str, Any]]]
+) -> None:
+    resources = template.to_json()["Resources"]
+    for stage in STAGES:
+        smoke = action(pipeline_stages[f"{contract.STACK_PREFIX}-{stage['name']}"], "SmokeTest")
+        project = resources[smoke["Configuration"]["ProjectName"]["Ref"]]
+        role = resources[project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]]
+        runner = contract.smoke_test_runner_role_name(str(stage["name"]), str(stage["region"]))
+        assert role["Properties"]["RoleName"] == runner
+        assert len(runner) <= 64
+
+
+def test_artifact_keys_are_kept_as_long_as_their_buckets(pipeline_stack: PipelineStack) -> None:
+    # The pipeline's artifact bucket and each cross-region replication bucket are retained
+    # when the stack is deleted; so must be the keys that decrypt them.
+    code_pipeline = pipeline_stack.pipeline.pipeline
+    supports = [s.stack for s in code_pipeline.cross_region_support.values()]
+    assert supports, "STAGES has a stage in another region: a support stack is expected"
+    for stack in [pipeline_stack, *supports]:
+        resources = Template.from_stack(stack).to_json()["Resources"].values()
+        kept = {
+            kind: {r.get("DeletionPolicy", "Delete") for r in resources if r["Type"] == kind}
+            for kind in ("AWS::S3::Bucket", "AWS::KMS::Key")
+        }
+        assert kept == {"AWS::S3::Bucket": {"Retain"}, "AWS::KMS::Key": {"Retain"}}, stack
 
 
 def test_developers_own_stage_has_no_smoke_test_role() -> None:
