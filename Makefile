@@ -40,14 +40,16 @@ synth: install
 	@$(HEARTBEAT) "cdk synth: every stack, then cdk-nag" -- $(CDK) synth --quiet
 
 # The same check, listed one finding per line (rule id and construct path) for fixing or
-# acknowledging; see compliance/nag.py.
+# acknowledging (see compliance/nag.py), then parliament over every IAM policy of every
+# template (compliance/policies.py).
 # A synth that fails for any other reason than findings (a configuration error...) fails
 # here with its own message: the report it would have written is never stale.
 nag: install
 	@rm -f cdk.out/validation-report.json
 	@out=$$($(CDK) synth --quiet 2>&1) || test -f cdk.out/validation-report.json \
 		|| { printf '%s\n' "$$out" >&2; echo "make nag: cdk synth failed before cdk-nag ran" >&2; exit 1; }
-	$(BIN)/python -m compliance.report cdk.out
+	@$(BIN)/python -m compliance.report cdk.out; status=$$?; \
+		$(BIN)/python -m compliance.policies cdk.out && exit $$status
 
 lint: install
 	@$(HEARTBEAT) "ruff check" -- $(BIN)/ruff check .

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, cast
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from cfnlint.api import ManualArgs, lint_file
 
 import contract
 from app import build_app
-from compliance import acknowledge
+from compliance import acknowledge, policies
+from compliance.nag import MIN_REASON_LENGTH
 from compliance.report import Finding, read_findings
 from config.settings import cdk_json_context, load_app_config, load_pipeline_config
 from stage import LedgerStage
@@ -157,3 +162,47 @@ def test_stages_in_other_partitions_synthesize_clean(partition: str, tmp_path: P
         encoding="utf-8"
     )
     assert f"arn:{partition}:" in pipeline
+
+
+# Issue 12: every IAM policy of every template passes parliament, or is acknowledged.
+
+
+def test_every_iam_policy_passes_parliament(assembly: tuple[Path, list[Finding]]) -> None:
+    outdir, _ = assembly
+    findings = policies.check_assembly(outdir)
+    assert findings == [], "\n".join(map(str, findings))
+
+
+def test_parliament_finds_made_up_actions_and_resources_of_the_wrong_type(
+    tmp_path: Path,
+) -> None:
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(
+        app, "Broken", env=cdk.Environment(account="111111111111", region="cn-north-1")
+    )
+    table = dynamodb.Table(
+        stack,
+        "Table",
+        partition_key=dynamodb.Attribute(name="k", type=dynamodb.AttributeType.STRING),
+    )
+    bucket = s3.Bucket(stack, "Bucket")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["s3:PutObjekt"], resources=[bucket.arn_for_objects("*")])
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[bucket.bucket_arn])
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn])
+    )
+    app.synth()
+    found = {(f.issue, f.detail) for f in policies.check_assembly(tmp_path)}
+    assert ("UNKNOWN_ACTION", json.dumps("Unknown action s3:PutObjekt")) in found
+    mismatched = [d for issue, d in found if issue == "RESOURCE_MISMATCH"]
+    assert any("dynamodb:PutItem" in d for d in mismatched)
+    assert not any("dynamodb:GetItem" in d for d in found)
+
+
+def test_every_parliament_acknowledgement_has_a_reason_a_reviewer_can_judge() -> None:
+    assert all(len(a.reason) >= MIN_REASON_LENGTH for a in policies.ACKNOWLEDGED)

@@ -93,10 +93,15 @@ def test_make_nag_lists_the_findings_of_a_synth_that_failed_on_them(tmp_path: Pa
 
 
 def test_make_nag_passes_a_clean_synth(tmp_path: Path) -> None:
-    cdk = fake_cdk(tmp_path, "mkdir -p cdk.out; echo '{}' > cdk.out/validation-report.json")
+    cdk = fake_cdk(
+        tmp_path,
+        "mkdir -p cdk.out; echo '{}' > cdk.out/validation-report.json; "
+        """echo '{"artifacts": {}}' > cdk.out/manifest.json""",
+    )
     result = run_make("nag", tmp_path, cdk)
     assert result.returncode == 0, result.stderr
     assert "0 unacknowledged finding(s)" in result.stdout
+    assert "0 unacknowledged IAM policy finding(s)" in result.stdout
 
 
 @pytest.mark.parametrize("target", ["deploy", "deploy-pipeline"])

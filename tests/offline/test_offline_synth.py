@@ -104,6 +104,7 @@ def test_the_audit_sees_what_node_and_python_try(tmp_path: Path) -> None:
     assert {"example.com:443", "192.0.2.1:443"} <= targets
 
 
+@pytest.mark.timeout(900)  # a whole synth through the CLI, on a shared 2-core machine
 def test_make_synth_opens_no_connection_beyond_loopback(tmp_path: Path) -> None:
     cdk = f"node_modules/.bin/cdk -o {tmp_path / 'cdk.out'}"
     records = run_audited([shutil.which("make") or "make", "synth", f"CDK={cdk}"], tmp_path, 900)
