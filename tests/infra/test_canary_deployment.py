@@ -186,7 +186,7 @@ def test_alarm_topic_key_is_rotated_and_usable_by_cloudwatch(service_template: T
 def test_alarm_topic_key_serves_only_this_stages_alarms_once_each(
     service_template: Template,
 ) -> None:
-    _, key = _single(service_template, "AWS::KMS::Key")
+    _, key = single_resource(service_template, "AWS::KMS::Key")
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     services = [s for s in statements if "Service" in s.get("Principal", {})]
     # One statement, for CloudWatch; EventBridge uses its own role (no events principal).
@@ -244,4 +244,3 @@ def test_a_failed_or_stopped_deployment_is_announced_on_the_topic_with_its_runbo
         "kms:GenerateDataKey*",
     }
     assert all(s["Resource"] != "*" for s in statements)
-
