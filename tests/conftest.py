@@ -20,19 +20,30 @@ REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def _run_python(
-    *args: str, cwd: Path = REPOSITORY_ROOT, env: Mapping[str, str] | None = None
+def run_command(
+    command: list[str],
+    *,
+    cwd: Path = REPOSITORY_ROOT,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """This interpreter with `args` (`-c ...`, `-m ...`) in `cwd`, output captured as text."""
-    return subprocess.run(  # noqa: S603 -- our own interpreter, arguments built by the tests
-        [sys.executable, *args],
+    """`command` in `cwd`, output captured as text; the caller checks the exit status."""
+    return subprocess.run(  # noqa: S603 -- commands built by the tests themselves
+        command,
         cwd=cwd,
         env=dict(os.environ if env is None else env),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def _run_python(
+    *args: str, cwd: Path = REPOSITORY_ROOT, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """This interpreter with `args` (`-c ...`, `-m ...`) in `cwd`, output captured as text."""
+    return run_command([sys.executable, *args], cwd=cwd, env=env)
 
 
 @pytest.fixture

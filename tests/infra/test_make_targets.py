@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import PLACEHOLDER_ACCOUNT, cdk_json_context, placeholder_problems
+from tests.conftest import run_command
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ERROR = "Configuration error: context 'devStage.region': 'xx-moon-1' is not an AWS region"
@@ -29,7 +30,7 @@ def run_make(target: str, tmp_path: Path, cdk: Path) -> subprocess.CompletedProc
     # In tmp_path, so the working tree's cdk.out is never touched; `install` is taken as
     # done (-o), the venv and the modules are the repository's.
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT)}
-    return subprocess.run(  # noqa: S603 - fixed command
+    return run_command(
         [
             shutil.which("make") or "make",
             "--no-print-directory",
@@ -43,10 +44,6 @@ def run_make(target: str, tmp_path: Path, cdk: Path) -> subprocess.CompletedProc
         ],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
 
 

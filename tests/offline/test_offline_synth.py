@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import run_command
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 AUDIT_DIR = Path(__file__).resolve().parent
@@ -58,15 +59,7 @@ def _environ(proc: Path) -> bytes:
 
 def run_audited(command: list[str], tmp_path: Path, timeout: int) -> list[dict[str, Any]]:
     env = audited_env(tmp_path)
-    completed = subprocess.run(  # noqa: S603 - fixed commands from this file
-        command,
-        cwd=REPOSITORY_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    completed = run_command(command, env=env, timeout=timeout)
     wait_for_audited_processes(env["CONNECTION_AUDIT_LOG"])
     assert completed.returncode == 0, completed.stderr[-3000:]
     log = Path(env["CONNECTION_AUDIT_LOG"])
@@ -121,15 +114,7 @@ def test_the_app_command_in_cdk_json_prints_no_node_end_of_life_banner(tmp_path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JSII_SILENCE_WARNING")}
     env["CDK_OUTDIR"] = str(tmp_path)
     # The committed app command, through sh as the CLI runs it.
-    completed = subprocess.run(  # noqa: S603
-        [shutil.which("sh") or "sh", "-c", app],
-        cwd=REPOSITORY_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_command([shutil.which("sh") or "sh", "-c", app], env=env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "b'" not in completed.stderr
     assert "end-of-life" not in completed.stderr.lower().replace(" ", "-")
