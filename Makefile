@@ -35,9 +35,15 @@ $(NODE_STAMP): package-lock.json
 		npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Synth needs no AWS account (every stack names its own, nothing is looked up), so the CLI
+# gets no credentials: with some it would ask STS who you are, and synth must stay offline.
+NO_CREDENTIALS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+	-u AWS_PROFILE -u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI -u AWS_CONTAINER_CREDENTIALS_FULL_URI \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+
 # cdk-nag runs inside synth (a validation plugin): any unacknowledged finding fails it.
 synth: install
-	@$(HEARTBEAT) "cdk synth: every stack, then cdk-nag" -- $(CDK) synth --quiet
+	@$(HEARTBEAT) "cdk synth: every stack, then cdk-nag" -- $(NO_CREDENTIALS) $(CDK) synth --quiet
 
 # The same check, listed one finding per line (rule id and construct path) for fixing or
 # acknowledging (see compliance/nag.py), then parliament over every IAM policy of every
@@ -46,7 +52,7 @@ synth: install
 # here with its own message: the report it would have written is never stale.
 nag: install
 	@rm -f cdk.out/validation-report.json
-	@out=$$($(CDK) synth --quiet 2>&1) || test -f cdk.out/validation-report.json \
+	@out=$$($(NO_CREDENTIALS) $(CDK) synth --quiet 2>&1) || test -f cdk.out/validation-report.json \
 		|| { printf '%s\n' "$$out" >&2; echo "make nag: cdk synth failed before cdk-nag ran" >&2; exit 1; }
 	@$(BIN)/python -m compliance.report cdk.out; status=$$?; \
 		$(BIN)/python -m compliance.policies cdk.out && exit $$status

@@ -33,6 +33,9 @@ def audited_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["CONNECTION_AUDIT_LOG"] = str(tmp_path / "connections.jsonl")
     env["CDK_HOME"] = str(tmp_path / "cdk-home")
+    # Credentials in the environment, as on a developer's laptop or in CodeBuild: with
+    # them the CLI would ask STS for the default account.
+    env.update(AWS_ACCESS_KEY_ID="AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY="example")  # noqa: S105
     preload = f"--require {AUDIT_DIR / 'audit_connections.js'}"
     env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(AUDIT_DIR), env.get("PYTHONPATH")]))
