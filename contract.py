@@ -131,6 +131,12 @@ def smoke_test_role_name(stage_name: str, region: str) -> str:
     return f"{stage_stack_prefix(stage_name)}-{region}-smoke-test"
 
 
+def smoke_test_runner_role_name(stage_name: str, region: str) -> str:
+    """The pipeline's smoke-test CodeBuild role for a stage: named, so the stage's
+    smoke-test role can trust exactly it (at most 62 characters: IAM allows 64)."""
+    return f"{stage_stack_prefix(stage_name)}-{region}-smoke-runner"
+
+
 def s3_event_time(moment: datetime | None = None) -> str:
     """`moment` (default: now) as S3 writes `eventTime`: UTC, milliseconds, `Z`."""
     return (moment or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -195,9 +201,3 @@ def s3_object_created_record(
 def s3_notification(*records: dict[str, Any]) -> dict[str, Any]:
     """The notification S3 sends to a function: its `records` under `Records`."""
     return {"Records": list(records)}
-
-
-def smoke_test_runner_role_name(stage_name: str, region: str) -> str:
-    """The pipeline's smoke-test CodeBuild role for a stage: named, so the stage's
-    smoke-test role can trust exactly it (at most 62 characters: IAM allows 64)."""
-    return f"{stage_stack_prefix(stage_name)}-{region}-smoke-runner"

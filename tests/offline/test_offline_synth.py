@@ -35,7 +35,7 @@ def audited_env(tmp_path: Path) -> dict[str, str]:
     env["CDK_HOME"] = str(tmp_path / "cdk-home")
     # Credentials in the environment, as on a developer's laptop or in CodeBuild: with
     # them the CLI would ask STS for the default account.
-    env.update(AWS_ACCESS_KEY_ID="AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY="example")  # noqa: S105
+    env.update(AWS_ACCESS_KEY_ID="AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY="example")
     preload = f"--require {AUDIT_DIR / 'audit_connections.js'}"
     env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(AUDIT_DIR), env.get("PYTHONPATH")]))
