@@ -18,7 +18,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from sandbox import settings
+from sandbox import s3_events, settings
 from sandbox.service_metrics import EmulatorRequest
 from sandbox.serving import BackgroundServer
 
@@ -70,13 +70,46 @@ class _Observed:
         return answer
 
 
+# moto routes object keys with `.+`, which stops at a line feed: such a request would
+# fail as a bare 404. S3 itself accepts these keys; say plainly that this is our limit.
+LINE_FEED_KEY_ERROR = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
+    b"<Message>Emulator limit: the sandbox's S3 (moto) cannot route object keys that "
+    b"contain a line feed (LF, %0A); AWS S3 accepts them. Use a key without one in the "
+    b"sandbox.</Message></Error>"
+)
+
+
+def _refuse_line_feed_keys(app: WSGIApplication) -> WSGIApplication:
+    """WSGI middleware: a 501 NotImplemented naming the emulator limit, not moto's 404."""
+
+    def refusing(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if "\n" not in environ.get("PATH_INFO", ""):
+            return app(environ, start_response)
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response(
+            "501 Not Implemented",
+            [
+                ("Content-Type", "application/xml"),
+                ("Content-Length", str(len(LINE_FEED_KEY_ERROR))),
+            ],
+        )
+        return [LINE_FEED_KEY_ERROR]
+
+    return refusing
+
+
 class MotoServer(BackgroundServer):
     """moto in server mode on a free port of 127.0.0.1."""
 
     def __init__(self, host: str = settings.SANDBOX_HOST, port: int = 0) -> None:
+        s3_events.install()  # S3 events with sequencer and versionId, as S3 sends them
         # Called with every request moto answered (sandbox.service_metrics counts them).
         self.observers: list[Callable[[EmulatorRequest], None]] = []
-        app = _Observed(DomainDispatcherApplication(create_backend_app), self.observers)
+        app = _Observed(
+            _refuse_line_feed_keys(DomainDispatcherApplication(create_backend_app)),
+            self.observers,
+        )
         server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
         super().__init__(server, "sandbox-moto")
 

@@ -88,8 +88,6 @@ class Sandbox:
         self._runtime: LambdaRuntime | None = None
         self._clients: dict[str, Any] = {}
         self._holds_lock = False
-        self._last_upload_ms = 0
-        self._upload_lock = threading.Lock()
         self.endpoint_url = ""
         self.bucket_name = ""
         self.table_name = ""
@@ -364,17 +362,8 @@ class Sandbox:
             self._proxy.set_faults(faults)
 
     def upload(self, key: str, body: bytes) -> None:
-        """PutObject into the upload bucket.
-
-        moto's events carry no sequencer, so the handler orders them by eventTime (ms):
-        each upload starts in a later millisecond than the previous one ended, so a
-        second upload of a key is always the newer event, as S3's sequencer would say.
-        """
-        with self._upload_lock:
-            while int(time.time() * 1000) <= self._last_upload_ms:
-                time.sleep(0.0005)
-            self.client("s3").put_object(Bucket=self.bucket_name, Key=key, Body=body)
-            self._last_upload_ms = int(time.time() * 1000)
+        """PutObject into the upload bucket (its event carries S3's sequencer and versionId)."""
+        self.client("s3").put_object(Bucket=self.bucket_name, Key=key, Body=body)
 
     def busy(self) -> bool:
         """True while an event waits in the transport queue, in Lambda's queue or runs."""

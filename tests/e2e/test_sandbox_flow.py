@@ -52,8 +52,13 @@ def test_each_object_recorded_once_and_latest_version_wins_under_faults(sandbox:
 
     ledger = by_key(sandbox.ledger())
     assert sorted(ledger) == sorted(latest)
+    s3 = sandbox.client("s3")
     for key, body in latest.items():
         assert ledger[key]["size"] == len(body), key
+        # Ordered by S3's sequencer, not eventTime: the item is S3's current version.
+        head = s3.head_object(Bucket=sandbox.bucket_name, Key=key)
+        assert ledger[key][contract.ATTR_VERSION_ID] == head["VersionId"], key
+        assert ledger[key][contract.ATTR_SEQUENCER], key
         assert ledger[key]["etag"] == hashlib.md5(body).hexdigest(), key  # noqa: S324 - S3's ETag
     stats = sandbox.stats()
     # The faults really happened: without them this test would prove little.
@@ -104,3 +109,12 @@ def test_resources_are_deployed_as_the_template_defines_them(sandbox: Sandbox) -
     assert [q["Events"] for q in notification["QueueConfigurations"]] == [
         list(rule.events) for rule in template.notifications
     ]
+
+
+@pytest.mark.parametrize("key", ["cr\r", "carriage\rreturn/and\ttab.txt"])
+def test_keys_with_a_carriage_return_or_tab_are_recorded(sandbox: Sandbox, key: str) -> None:
+    sandbox.set_faults(Faults())
+    sandbox.upload(key, b"control characters")
+    sandbox.wait_until_idle(timeout=30)
+
+    assert by_key(sandbox.ledger())[key]["size"] == len(b"control characters")
