@@ -266,3 +266,15 @@ def test_a_drill_snapshot_shows_the_rollback_as_the_operator_sees_it(
     outbox = browser.find_element("id", "outbox").text
     assert 'ALARM: "upload-ledger-' in outbox
     assert "canary-error-rate" in outbox
+
+
+def test_a_missing_browser_skips_on_a_laptop_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium, no chromedriver
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium chromium-driver"):
+        _browser_binaries()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"CI installs them in \.ci/run"):
+        _browser_binaries()
