@@ -7,6 +7,7 @@ socket, so the port would stay bound after `stop()`; this wrapper closes it.
 from __future__ import annotations
 
 import io
+import sys
 import urllib.request
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from sandbox import s3_events, settings
-from sandbox.service_metrics import EmulatorRequest
+from sandbox.service_metrics import EmulatorRequest, signing_service
 from sandbox.serving import BackgroundServer
 
 if TYPE_CHECKING:
@@ -43,8 +44,18 @@ class _Observed:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not self._observers:
             return self._app(environ, start_response)
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(body)
+        headers = {
+            key[5:].replace("_", "-").lower(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        # Bodies of a known length are read for the observers (SQS's parameters); S3's are
+        # left alone: uploads may stream, and the observers need only S3's method and path.
+        body = b""
+        length = environ.get("CONTENT_LENGTH")
+        if length and signing_service(headers.get("authorization", "")) != "s3":
+            body = environ["wsgi.input"].read(int(length))
+            environ["wsgi.input"] = io.BytesIO(body)
         status: list[int] = []
 
         def capture(status_line: str, headers: Any, exc_info: Any = None) -> Any:
@@ -57,16 +68,15 @@ class _Observed:
             # Still percent-encoded (PATH_INFO is decoded as Latin-1 by WSGI).
             path=str(environ.get("RAW_URI") or environ.get("PATH_INFO", "")).split("?", 1)[0],
             query=environ.get("QUERY_STRING", ""),
-            headers={
-                key[5:].replace("_", "-").lower(): str(value)
-                for key, value in environ.items()
-                if key.startswith("HTTP_")
-            },
+            headers=headers,
             body=body,
             status=status[0] if status else 500,
         )
         for observer in self._observers:
-            observer(request)
+            try:
+                observer(request)
+            except Exception as error:  # metrics never change what the emulator answered
+                print(f"sandbox: observing a request failed: {error!r}", file=sys.stderr)
         return answer
 
 

@@ -14,6 +14,7 @@ import http.client
 import json
 import random
 import re
+import sys
 import threading
 import time
 import uuid
@@ -169,7 +170,10 @@ class FaultProxy(BackgroundServer):
             response=answer,
         )
         for observer in self.observers:
-            observer(call)
+            try:
+                observer(call)
+            except Exception as error:  # metrics never change what the function saw
+                print(f"sandbox: observing a DynamoDB call failed: {error!r}", file=sys.stderr)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self

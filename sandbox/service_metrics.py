@@ -90,9 +90,14 @@ class EmulatorRequest:
 
     @property
     def service(self) -> str:
-        """The signing name from SigV4's credential scope ("s3", "sqs", "dynamodb"...)."""
-        match = _CREDENTIAL_SCOPE.search(self.headers.get("authorization", ""))
-        return match.group("service") if match else ""
+        return signing_service(self.headers.get("authorization", ""))
+
+
+def signing_service(authorization: str) -> str:
+    """The signing name in a SigV4 Authorization header's credential scope ("s3", "sqs",
+    "dynamodb"...), "" when there is none."""
+    match = _CREDENTIAL_SCOPE.search(authorization)
+    return match.group("service") if match else ""
 
 
 @dataclass(frozen=True)
