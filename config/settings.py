@@ -95,7 +95,8 @@ class ConfigError(ValueError):
             where = f"From -c, context '{key}'"
         else:
             where = f"{origin} context '{key}'" if origin else f"context '{key}'"
-        super().__init__(f"{where}: {problem}. {fix}")
+        stop = "" if problem.endswith("?") else "."
+        super().__init__(f"{where}: {problem}{stop} {fix}")
         self.key = key
 
 
@@ -216,13 +217,18 @@ class ContextReader:
     def name(self, key: str) -> str:
         return f"{self._parent}.{key}" if self._parent else key
 
-    def error(self, key: str, problem: str, example: str | None = None) -> ConfigError:
+    def error(
+        self, key: str, problem: str, example: str | None = None, fix: str | None = None
+    ) -> ConfigError:
         full = self.name(key)
         top = re.split(r"[.\[]", full, maxsplit=1)[0]
         origin = self._origins(top)
         shown = f" (for example {example})" if example and full != top else ""
         return ConfigError(
-            full, problem + shown, _fix(top, example if full == top else None), origin
+            full,
+            problem + shown,
+            fix or _fix(top, example if full == top else None),
+            origin,
         )
 
     def raw(self, key: str) -> Any:
@@ -247,9 +253,7 @@ class ContextReader:
         value = self.raw(key)
         if isinstance(value, int) and not isinstance(value, bool):
             # JSON numbers lose leading zeros (012345678901 would become 12345678901).
-            raise self.error(
-                key, f'{value} is a number; write it as a string, "{value:012d}"', ACCOUNT_EXAMPLE
-            )
+            raise self.error(key, f'{value} is a number; write it as a string, "{value:012d}"')
         return self.string(key, ACCOUNT_RE, "a 12-digit AWS account id", ACCOUNT_EXAMPLE)
 
     def region(self, key: str) -> str:
@@ -338,7 +342,12 @@ class ContextReader:
         """A key the project does not read is a typo or a misplaced setting: say which."""
         for key in present:
             if key not in known:
-                raise self.error(key, f"is not a setting here{_did_you_mean(key, known)}")
+                where = f'in "{self._parent}"' if self._parent else 'under "context"'
+                raise self.error(
+                    key,
+                    f"is not a setting here{_did_you_mean(key, known)}",
+                    fix=f"Rename or remove it {where} in cdk.json (or in your -c option).",
+                )
 
 
 def _did_you_mean(key: str, known: tuple[str, ...]) -> str:

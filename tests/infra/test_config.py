@@ -342,3 +342,14 @@ def test_every_example_in_a_message_is_a_valid_value() -> None:
     for region in EXAMPLE_REGIONS.values():
         stage = {**json.loads(settings.DEV_STAGE_EXAMPLE), "region": region}
         assert load_app_config({**example_context, "devStage": stage})
+
+
+def test_an_unknown_key_is_to_be_renamed_or_removed_not_set() -> None:
+    message = app_error(alarmEmail=["oncall@example.com"])
+    assert message.endswith(
+        'did you mean "alarmEmails"? Rename or remove it under "context" in cdk.json '
+        "(or in your -c option)."
+    )
+    assert 'Set "alarmEmail"' not in message
+    stages = [{**PRODUCTION, "manualAproval": True}]
+    assert 'Rename or remove it in "stages[0]" in cdk.json' in pipeline_error(stages=stages)
