@@ -23,21 +23,21 @@ def rehearse(
     tmp_path: Path,
     fault: str = "",
     *,
+    cdk_out: Path,
     model: bool = False,
-    cdk_out: Path | None = None,
 ) -> DrillResult:
+    # The session's own synthesized assembly (the sandbox's), never the working tree's
+    # cdk.out, which a fresh clone does not have.
     options = DrillOptions(fault=Fault.parse(fault), uploads_per_minute=TRAFFIC, model=model)
-    rehearsal = Rehearsal(
-        cdk_out or Path("cdk.out"), options, tmp_path / "outbox", tmp_path / "work"
-    )
+    rehearsal = Rehearsal(cdk_out, options, tmp_path / "outbox", tmp_path / "work")
     return rehearsal.run(sandbox)
 
 
 def test_broken_version_rolls_back_before_100_percent_and_the_alarm_mail_names_the_runbook(
-    drill_sandbox: Sandbox, tmp_path: Path
+    drill_sandbox: Sandbox, cdk_out: Path, tmp_path: Path
 ) -> None:
     # Fails every real upload, while the hook's health-check key passes.
-    result = rehearse(drill_sandbox, tmp_path, "keys:uploads/*")
+    result = rehearse(drill_sandbox, tmp_path, "keys:uploads/*", cdk_out=cdk_out)
 
     assert result.outcome == "rollback"
     assert result.state == "Stopped"
@@ -59,8 +59,8 @@ def test_broken_version_rolls_back_before_100_percent_and_the_alarm_mail_names_t
     assert messages[0]["Subject"].startswith("ALARM: ")
 
 
-def test_clean_version_completes(drill_sandbox: Sandbox, tmp_path: Path) -> None:
-    result = rehearse(drill_sandbox, tmp_path)
+def test_clean_version_completes(drill_sandbox: Sandbox, cdk_out: Path, tmp_path: Path) -> None:
+    result = rehearse(drill_sandbox, tmp_path, cdk_out=cdk_out)
 
     assert result.outcome == "success"
     assert result.state == "Succeeded"
@@ -71,9 +71,9 @@ def test_clean_version_completes(drill_sandbox: Sandbox, tmp_path: Path) -> None
 
 
 def test_a_version_failing_the_hook_never_takes_traffic(
-    drill_sandbox: Sandbox, tmp_path: Path
+    drill_sandbox: Sandbox, cdk_out: Path, tmp_path: Path
 ) -> None:
-    result = rehearse(drill_sandbox, tmp_path, "errors:1.0")
+    result = rehearse(drill_sandbox, tmp_path, "errors:1.0", cdk_out=cdk_out)
 
     assert result.outcome == "rollback"
     assert result.state == "Failed"
