@@ -717,6 +717,8 @@ class Rehearsal:
             if isinstance(value, dict) and "Ref" in value and target in extra:
                 return extra[target]
             get_att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+            if isinstance(get_att, list) and get_att[1] == "Version":
+                return NEW  # the template's current version is the one being released
             if isinstance(get_att, list) and get_att[1] == "QueueName":
                 return str(base.resolve({"Ref": get_att[0]}, where)).rsplit("/", 1)[-1]
             if isinstance(value, dict) and "Fn::Join" in value:

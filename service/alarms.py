@@ -51,6 +51,11 @@ CANARY_ERROR_RATE_PERCENT = 5
 # ...counted only in a minute with at least this many errors, so a lone failure on a quiet
 # stage (1 of 3 invocations is 33%) cannot roll back a good release on its own.
 CANARY_MIN_ERRORS = 2
+# The new version's own rate counts a minute from its first error: it gets a tenth of the
+# traffic, so at 100 uploads a minute a version failing one upload in five shows about 2
+# errors a minute, too few for a 2-error floor to see in 2 of 3 minutes (make drill-matrix).
+# A lone failure still cannot roll back a release: it takes 2 breaching minutes of 3.
+NEW_VERSION_MIN_ERRORS = 1
 # p99 at 80% of the timeout: the new version is close to being killed mid-batch.
 CANARY_P99_DURATION_FRACTION = 0.8
 CANARY_P99_DURATION_MS = int(LAMBDA_TIMEOUT.to_milliseconds() * CANARY_P99_DURATION_FRACTION)
@@ -121,6 +126,37 @@ def _alias_error_rate(watched: Watched, period: Duration) -> cloudwatch.IMetric:
     )
 
 
+def _new_version_error_rate(watched: Watched, period: Duration) -> cloudwatch.IMetric:
+    # The same rate over the new version's own invocations (Lambda's ExecutedVersion
+    # dimension of the alias). While it holds 10% of traffic, a version failing 20% of
+    # uploads moves the alias's rate by only 2%, under any alias threshold that spares a
+    # good release (make drill-matrix). Each deployment publishes a new version and this
+    # alarm is updated before the alias (the deployment group the alias update waits for
+    # refers to it), so it always watches the version being released.
+    alias = watched.alias
+    dimensions = {
+        "FunctionName": watched.function.function_name,
+        "Resource": f"{watched.function.function_name}:{alias.alias_name}",
+        "ExecutedVersion": alias.version.version,
+    }
+
+    def metric(name: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/Lambda",
+            metric_name=name,
+            dimensions_map=dimensions,
+            statistic="Sum",
+            period=period,
+        )
+
+    return cloudwatch.MathExpression(
+        expression=f"IF(errors >= {NEW_VERSION_MIN_ERRORS}, 100 * errors / invocations, 0)",
+        using_metrics={"errors": metric("Errors"), "invocations": metric("Invocations")},
+        label="Error rate (%) of the version being released",
+        period=period,
+    )
+
+
 def _alias_p99_duration(watched: Watched, period: Duration) -> cloudwatch.IMetric:
     return watched.alias.metric_duration(statistic="p99", period=period)
 
@@ -166,6 +202,16 @@ CATALOGUE: tuple[AlarmRow, ...] = (
         threshold=CANARY_ERROR_RATE_PERCENT,
         gates=True,
         summary=f"More than {CANARY_ERROR_RATE_PERCENT}% of invocations of the live alias failed.",
+    ),
+    AlarmRow(
+        "canary-new-version-error-rate",
+        _new_version_error_rate,
+        threshold=CANARY_ERROR_RATE_PERCENT,
+        gates=True,
+        summary=(
+            f"More than {CANARY_ERROR_RATE_PERCENT}% of the invocations that ran the version "
+            "being released failed."
+        ),
     ),
     AlarmRow(
         "canary-p99-duration",

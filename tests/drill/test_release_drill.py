@@ -87,8 +87,8 @@ def test_a_version_failing_the_hook_never_takes_traffic(
 def test_the_verdict_follows_the_threshold_in_the_template(
     drill_sandbox: Sandbox, cdk_out: Path, tmp_path: Path
 ) -> None:
-    # The same broken release passes once the template's error-rate threshold is unreachable:
-    # the drill reads its gate from cdk.out, not from a copy.
+    # The same broken release passes once the template's error-rate thresholds (the alias's
+    # and the new version's) are unreachable: the drill reads its gate from cdk.out.
     changed = tmp_path / "cdk.out"
     shutil.copytree(cdk_out, changed)
     (template,) = [p for p in changed.glob("assembly-*-dev/*.template.json") if "Service" in p.name]
@@ -96,7 +96,7 @@ def test_the_verdict_follows_the_threshold_in_the_template(
     for resource in document["Resources"].values():
         if resource["Type"] == "AWS::CloudWatch::Alarm" and resource["Properties"][
             "AlarmName"
-        ].endswith("canary-error-rate"):
+        ].endswith("error-rate"):
             resource["Properties"]["Threshold"] = 1000
     template.write_text(json.dumps(document))
 

@@ -22,6 +22,7 @@ from service.alarms import (
     CANARY_P99_DURATION_FRACTION,
     CANARY_WINDOW,
     CATALOGUE,
+    NEW_VERSION_MIN_ERRORS,
     AlarmRow,
     RunbookLinks,
     ServiceAlarms,
@@ -205,4 +206,29 @@ def test_error_rate_gate_ignores_a_lone_error_on_a_quiet_stage(service_template:
     (alarm,) = alarms.values()
     (expression,) = [m["Expression"] for m in alarm["Properties"]["Metrics"] if "Expression" in m]
     assert expression == (f"IF(errors >= {CANARY_MIN_ERRORS}, 100 * errors / invocations, 0)")
+    assert alarm["Properties"]["Threshold"] == CANARY_ERROR_RATE_PERCENT
+
+
+def test_new_version_gate_watches_only_the_version_being_released(
+    service_template: Template,
+) -> None:
+    # The drill matrix (README) showed a version failing 20% of uploads passing the alias's
+    # rate at any traffic: this gate reads the new version's own invocations.
+    (alarm,) = service_template.find_resources(
+        "AWS::CloudWatch::Alarm",
+        {"Properties": {"AlarmName": contract.alarm_name("test", "canary-new-version-error-rate")}},
+    ).values()
+    (alias_id,) = service_template.find_resources("AWS::Lambda::Alias")
+    alias = service_template.find_resources("AWS::Lambda::Alias")[alias_id]["Properties"]
+    metrics = {m["Id"]: m for m in alarm["Properties"]["Metrics"]}
+    (expression,) = [m["Expression"] for m in metrics.values() if "Expression" in m]
+    assert expression == f"IF(errors >= {NEW_VERSION_MIN_ERRORS}, 100 * errors / invocations, 0)"
+    assert alarm["Properties"]["DatapointsToAlarm"] == 2  # a lone failure cannot roll back
+    for metric_id in ("errors", "invocations"):
+        dimensions = {
+            d["Name"]: d["Value"] for d in metrics[metric_id]["MetricStat"]["Metric"]["Dimensions"]
+        }
+        # The same version the alias points at after the update: the one being released.
+        assert dimensions["ExecutedVersion"] == alias["FunctionVersion"]
+        assert set(dimensions) == {"FunctionName", "Resource", "ExecutedVersion"}
     assert alarm["Properties"]["Threshold"] == CANARY_ERROR_RATE_PERCENT
