@@ -645,6 +645,7 @@ class Rehearsal:
         # Read from this rehearsal's cdk.out: the sandbox deployed the same stack from it
         # (or from a copy that differs only in what the drill reads, as tests do).
         template = load_service_template(self.cdk_out)
+        sandbox.current_version = NEW  # the template's current version is the one released
         resolve, names = self._resolver(sandbox, template)
         release = read_release(template, resolve)
         alarms = [

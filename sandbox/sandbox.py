@@ -95,6 +95,9 @@ class Sandbox:
         self.transport_queue_url = ""
         self.function_name = ""
         self.function_environment: dict[str, str] = {}
+        # The version the template's current version resolves to (`Fn::GetAtt [Version,
+        # Version]`): the one version deployed here; a release drill sets the one it releases.
+        self.current_version = FUNCTION_VERSION
         # Lambda's AWS/Lambda metrics and the handler's EMF metrics (see sandbox.metrics).
         self.metrics = MetricStore()
         # What S3, SQS and DynamoDB publish about the service (see sandbox.service_metrics).

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sandbox.console.dashboard import Attributes
-from sandbox.template import ServiceTemplate
+from sandbox.template import ServiceTemplate, ref_target
 
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
 ALIAS_TYPE = "AWS::Lambda::Alias"
+VERSION_TYPE = "AWS::Lambda::Version"
 TOPIC_TYPE = "AWS::SNS::Topic"
 
 
@@ -26,6 +27,7 @@ class DeployedService(Protocol):
     table_name: str
     function_name: str
     failure_queue_url: str
+    current_version: str
 
 
 def deployed_attributes(sb: DeployedService) -> dict[str, Attributes]:
@@ -55,6 +57,12 @@ def deployed_attributes(sb: DeployedService) -> dict[str, Attributes]:
         if resource.get("Type") == ALIAS_TYPE:
             alias_arn = f"{arn}:{properties.get('Name', '')}"
             found[logical_id] = Attributes(alias_arn, {"AliasArn": alias_arn})
+        elif resource.get("Type") == VERSION_TYPE and (
+            ref_target(properties.get("FunctionName")) == template.function.logical_id
+        ):
+            # The template's current version: the version deployed (or being released).
+            version = sb.current_version
+            found[logical_id] = Attributes(f"{arn}:{version}", {"Version": version})
         elif resource.get("Type") == TOPIC_TYPE:
             # The alarms' actions name the topic; the console only shows them.
             topic = properties.get("TopicName")
