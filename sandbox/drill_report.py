@@ -28,7 +28,7 @@ def verdict(result: DrillResult, options: DrillOptions) -> str:
         minutes = int((result.decided_at - result.deployed_at) // 60)
         when = f" {minutes} min after the deployment started"
     if result.state == "Failed":
-        return f"ROLLED BACK before any traffic:{when} {result.cause}; {v2}."
+        return f"ROLLED BACK before any traffic: {result.cause}; {v2}."
     if result.state == "Stopped":
         return (
             f"ROLLED BACK{when}: {result.cause} in ALARM; the alias is back on version {OLD}; {v2}."
