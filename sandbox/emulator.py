@@ -7,6 +7,7 @@ socket, so the port would stay bound after `stop()`; this wrapper closes it.
 from __future__ import annotations
 
 import io
+import socket
 import sys
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -80,6 +81,7 @@ class _Observed:
         return answer
 
 
+LISTEN_BACKLOG = 128  # werkzeug's own
 # moto routes object keys with `.+`, which stops at a line feed: such a request would
 # fail as a bare 404. S3 itself accepts these keys; say plainly that this is our limit.
 LINE_FEED_KEY_ERROR = (
@@ -109,6 +111,20 @@ def _refuse_line_feed_keys(app: WSGIApplication) -> WSGIApplication:
     return refusing
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on (host, port); OSError if the port is taken."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A TIME-WAIT connection left by the last run on this port is no obstacle.
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+        listening.listen(LISTEN_BACKLOG)
+    except OSError:
+        listening.close()
+        raise
+    return listening
+
+
 class MotoServer(BackgroundServer):
     """moto in server mode on a free port of 127.0.0.1."""
 
@@ -120,7 +136,17 @@ class MotoServer(BackgroundServer):
             _refuse_line_feed_keys(DomainDispatcherApplication(create_backend_app)),
             self.observers,
         )
-        server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
+        # Bound here, not by werkzeug: on a port in use werkzeug prints and calls sys.exit(1);
+        # we raise OSError (EADDRINUSE) for the caller to report.
+        with _listening_socket(host, port) as listening:
+            server = make_server(
+                host,
+                port,
+                app,
+                threaded=True,
+                request_handler=_QuietRequestHandler,
+                fd=listening.fileno(),  # werkzeug serves a duplicate of it
+            )
         super().__init__(server, "sandbox-moto")
 
     def reset(self) -> None:

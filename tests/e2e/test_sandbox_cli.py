@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -296,3 +297,25 @@ def test_demo_summary_counts_injected_duplicates_and_sdk_retries(
     assert " duplicates injected" in summary
     assert " DynamoDB errors injected" in summary
     assert " SDK retries" in summary
+
+
+def test_a_port_another_program_listens_on_is_one_line_naming_the_way_out(
+    cdk_out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+
+        status, _, err = run(["demo", "--cdk-out", str(cdk_out), "--port", str(port)], capsys)
+
+    assert status == 1
+    assert err.splitlines()[-1] == (
+        f"sandbox: port {port} is in use by another program: choose another with --port, "
+        "or --port 0 for a free one"
+    )
+    assert "Traceback" not in err

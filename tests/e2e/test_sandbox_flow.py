@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import signal
+import threading
 from typing import Any
 
 import pytest
@@ -118,3 +121,48 @@ def test_keys_with_a_carriage_return_or_tab_are_recorded(sandbox: Sandbox, key: 
     sandbox.wait_until_idle(timeout=30)
 
     assert by_key(sandbox.ledger())[key]["size"] == len(b"control characters")
+
+
+KILLS = 12
+
+
+def test_killing_execution_environments_during_uploads_loses_no_upload(sandbox: Sandbox) -> None:
+    """SIGKILL to random environments while 200 uploads run: each ends recorded or failed.
+
+    A killed environment costs a cold start (a second or more here), so the kills are few
+    and spaced: enough to hit invocations in flight, not to starve the run.
+    """
+    sandbox.set_faults(Faults())
+    before = sandbox.stats()
+    rng, stop, kills = random.Random(3), threading.Event(), []
+
+    def killer() -> None:
+        while len(kills) < KILLS and not stop.wait(rng.uniform(0.2, 0.6)):
+            pids = sandbox.environment_pids()
+            if pids:
+                os.kill(rng.choice(pids), signal.SIGKILL)
+                kills.append(1)
+
+    thread = threading.Thread(target=killer, name="test-killer")
+    thread.start()
+    keys = [f"killed/{n} {rng.choice(AWKWARD)}.txt" for n in range(200)]
+    try:
+        for key in keys:
+            sandbox.upload(key, key.encode())
+        sandbox.wait_until_idle(timeout=240)
+    finally:
+        stop.set()
+        thread.join()
+
+    assert kills, "nothing was killed"
+    recorded = set(by_key(sandbox.ledger()))
+    failed = {_key_of(f) for f in sandbox.failures() if isinstance(f, dict)}
+    assert [key for key in keys if key not in recorded | failed] == []
+    after = sandbox.stats()
+    delivered = (after["events_received"] - before["events_received"]) + (
+        after["duplicates_injected"] - before["duplicates_injected"]
+    )
+    ended = sum(
+        after[name] - before[name] for name in ("succeeded", "sent_to_failure_queue", "discarded")
+    )
+    assert delivered == ended == 200
