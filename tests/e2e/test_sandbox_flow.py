@@ -134,14 +134,16 @@ def test_killing_execution_environments_during_uploads_loses_no_upload(sandbox: 
     """
     sandbox.set_faults(Faults())
     before = sandbox.stats()
-    rng, stop, kills = random.Random(3), threading.Event(), []
+    rng, stop = random.Random(3), threading.Event()
+    kills: list[int] = []
 
     def killer() -> None:
         while len(kills) < KILLS and not stop.wait(rng.uniform(0.2, 0.6)):
             pids = sandbox.environment_pids()
             if pids:
-                os.kill(rng.choice(pids), signal.SIGKILL)
-                kills.append(1)
+                pid = rng.choice(pids)
+                os.kill(pid, signal.SIGKILL)
+                kills.append(pid)
 
     thread = threading.Thread(target=killer, name="test-killer")
     thread.start()
