@@ -190,7 +190,7 @@ class PipelineStack(Stack):
             ),
             install_commands=["python -m pip install --quiet boto3 -c constraints.txt"],
             commands=[
-                "python -m scripts.smoke_test "
+                "python -m scripts.smoke "
                 f"--region {stage.region} --timeout {contract.SMOKE_TEST_TIMEOUT_SECONDS}"
             ],
             env_from_cfn_outputs={

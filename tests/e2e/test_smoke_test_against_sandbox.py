@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 def run_smoke_test(sandbox: Sandbox, run_python: RunPython) -> RunPython:
     # Only the endpoint differs from a real deployment: the same command the pipeline runs.
     environment = {**os.environ, **sandbox.environment()}
-    return lambda *args: run_python("-m", "scripts.smoke_test", *args, env=environment)
+    return lambda *args: run_python("-m", "scripts.smoke", *args, env=environment)
 
 
 def test_smoke_test_passes_against_the_sandbox_and_cleans_up(

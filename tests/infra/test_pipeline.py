@@ -204,7 +204,7 @@ def test_smoke_test_runs_after_every_deploy_with_names_from_the_stack_outputs(
         )
         spec = build_spec(template, smoke)
         assert spec["phases"]["build"]["commands"] == [
-            f"python -m scripts.smoke_test --region {stage.region} "
+            f"python -m scripts.smoke --region {stage.region} "
             f"--timeout {contract.SMOKE_TEST_TIMEOUT_SECONDS}"
         ]
 

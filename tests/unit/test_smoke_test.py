@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from local_aws import create_ledger_table
-from scripts import smoke_test
+from scripts import smoke
 
 REGION = "eu-central-1"
 BUCKET = "uploadledger-test-service-uploadbucket"
@@ -20,13 +20,13 @@ TABLE = "UploadLedger-test-Service-LedgerTable"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[smoke_test.Clients]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[smoke.Clients]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        clients = smoke_test.make_clients(REGION, None)
+        clients = smoke.make_clients(REGION, None)
         clients.s3.create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
@@ -37,9 +37,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[smoke_test.Clients]:
         yield clients
 
 
-def record_uploads(clients: smoke_test.Clients, *, size_offset: int = 0) -> None:
+def record_uploads(clients: smoke.Clients, *, size_offset: int = 0) -> None:
     """What the ledger function does for each object under the smoke-test prefix."""
-    listing = clients.s3.list_objects_v2(Bucket=BUCKET, Prefix=smoke_test.KEY_PREFIX)
+    listing = clients.s3.list_objects_v2(Bucket=BUCKET, Prefix=smoke.KEY_PREFIX)
     for obj in listing.get("Contents", []):
         clients.dynamodb.put_item(
             TableName=TABLE,
@@ -64,7 +64,7 @@ def fake_time() -> tuple[Any, Any]:
 
 
 def test_passes_when_the_function_records_the_upload_and_cleans_up(
-    aws: smoke_test.Clients,
+    aws: smoke.Clients,
 ) -> None:
     clock, advance = fake_time()
 
@@ -73,7 +73,7 @@ def test_passes_when_the_function_records_the_upload_and_cleans_up(
         record_uploads(aws)
 
     out = io.StringIO()
-    smoke_test.run(
+    smoke.run(
         aws, bucket=BUCKET, table=TABLE, out=out, clock=clock, sleep=function_runs_while_waiting
     )
     assert "waiting for the ledger item... 0/120 s" in out.getvalue()
@@ -85,22 +85,22 @@ def test_passes_when_the_function_records_the_upload_and_cleans_up(
 
 
 def test_key_is_unique_under_the_prefix_and_needs_url_decoding() -> None:
-    first, second = smoke_test.unique_key(), smoke_test.unique_key()
+    first, second = smoke.unique_key(), smoke.unique_key()
     assert first != second
-    assert first.startswith(smoke_test.KEY_PREFIX)
+    assert first.startswith(smoke.KEY_PREFIX)
     assert " " in first
     assert "+" in first
 
 
-def test_wrong_size_in_the_ledger_fails_with_the_reason(aws: smoke_test.Clients) -> None:
+def test_wrong_size_in_the_ledger_fails_with_the_reason(aws: smoke.Clients) -> None:
     clock, advance = fake_time()
 
     def function_records_wrong_size(seconds: float) -> None:
         advance(seconds)
         record_uploads(aws, size_offset=1)
 
-    with pytest.raises(smoke_test.SmokeTestFailedError, match="records size"):
-        smoke_test.run(
+    with pytest.raises(smoke.SmokeTestFailedError, match="records size"):
+        smoke.run(
             aws,
             bucket=BUCKET,
             table=TABLE,
@@ -112,9 +112,9 @@ def test_wrong_size_in_the_ledger_fails_with_the_reason(aws: smoke_test.Clients)
 
 
 def test_main_exits_1_with_a_clear_message_when_nothing_is_recorded(
-    aws: smoke_test.Clients, capsys: pytest.CaptureFixture[str]
+    aws: smoke.Clients, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status = smoke_test.main(
+    status = smoke.main(
         ["--bucket", BUCKET, "--table", TABLE, "--timeout", "0", "--region", REGION]
     )
     assert status == 1
@@ -126,7 +126,7 @@ def test_main_exits_1_with_a_clear_message_when_nothing_is_recorded(
 
 
 def test_main_reads_names_from_environment_assumes_the_role_and_exits_0(
-    aws: smoke_test.Clients,
+    aws: smoke.Clients,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -145,7 +145,7 @@ def test_main_reads_names_from_environment_assumes_the_role_and_exits_0(
     worker = threading.Thread(target=ledger_function)
     worker.start()
     try:
-        status = smoke_test.main(["--region", REGION, "--timeout", "30"])
+        status = smoke.main(["--region", REGION, "--timeout", "30"])
     finally:
         stop.set()
         worker.join()
@@ -157,11 +157,11 @@ def test_missing_names_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("BUCKET_NAME", raising=False)
     monkeypatch.delenv("TABLE_NAME", raising=False)
     with pytest.raises(SystemExit) as exit_info:
-        smoke_test.main(["--bucket", BUCKET])
+        smoke.main(["--bucket", BUCKET])
     assert exit_info.value.code == 2
 
 
 def test_prefix_is_the_one_the_stage_smoke_test_role_allows() -> None:
     import contract
 
-    assert smoke_test.KEY_PREFIX == contract.SMOKE_TEST_PREFIX
+    assert smoke.KEY_PREFIX == contract.SMOKE_TEST_PREFIX

@@ -1,6 +1,6 @@
 """Smoke test of a deployed stage: upload one object, wait for its ledger item, clean up.
 
-    python -m scripts.smoke_test --bucket BUCKET --table TABLE [--timeout 120] [--region R]
+    python -m scripts.smoke --bucket BUCKET --table TABLE [--timeout 120] [--region R]
                                  [--role-arn ARN]
 
 Each option may also come from the environment (BUCKET_NAME, TABLE_NAME, SMOKE_TEST_ROLE_ARN):
