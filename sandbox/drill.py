@@ -208,7 +208,7 @@ class Drill:
         self.state = "NotStarted"
         self.decided_at: float | None = None
         self.cause = ""
-        naming = random.Random(f"{options.seed}-{start}")  # a new id per run, like CodeDeploy
+        naming = random.SystemRandom()  # a new id per deployment, as CodeDeploy gives
         self.deployment_id = "d-" + "".join(
             naming.choices(string.ascii_uppercase + string.digits, k=9)
         )

@@ -105,3 +105,14 @@ def test_error_share_fails_about_that_share() -> None:
     plan = Plan(Fault.parse("errors:0.2"), 0.0, seed=3)
     failures = sum(plan.failure({}) is not None for _ in range(5000))
     assert 900 < failures < 1100
+
+
+def test_matrix_cells_say_what_caught_the_release_and_when() -> None:
+    from sandbox.drill_matrix import Cell
+
+    assert Cell("x", 10, 5, by_hook=0, alarm_minutes=()).text(clean=False) == "missed 5/5"
+    mixed = Cell("x", 10, 5, by_hook=1, alarm_minutes=(2, 3))
+    assert mixed.text(clean=False) == "caught 3/5 (hook 1, alarm 2 at +2..+3 min), missed 2"
+    assert Cell("c", 10, 20, by_hook=0, alarm_minutes=(4,)).text(clean=True) == (
+        "1/20 false rollbacks"
+    )
