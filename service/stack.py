@@ -80,27 +80,15 @@ class ServiceStack(Stack):
         self.outputs = self._build_outputs()
 
     def _build_access_logs_bucket(self) -> s3.Bucket:
-        return s3.Bucket(
-            self,
+        return self._private_bucket(
             "AccessLogsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[s3.LifecycleRule(expiration=settings.ACCESS_LOG_EXPIRATION)],
-            removal_policy=self._removal,
-            auto_delete_objects=not self.stage_config.retain_data,
         )
 
     def _build_upload_bucket(self) -> s3.Bucket:
-        return s3.Bucket(
-            self,
+        return self._private_bucket(
             "UploadBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
             versioned=True,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="upload-bucket/",
@@ -115,8 +103,21 @@ class ServiceStack(Stack):
                     expired_object_delete_marker=True,
                 )
             ],
+        )
+
+    def _private_bucket(self, construct_id: str, **options: Any) -> s3.Bucket:
+        """Every bucket of the service: S3-managed encryption, no public access, TLS 1.2+
+        only, kept or emptied with the stage's data; `options` add what the bucket is for."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
             removal_policy=self._removal,
             auto_delete_objects=not self.stage_config.retain_data,
+            **options,
         )
 
     def _build_table(self) -> dynamodb.Table:
