@@ -21,6 +21,7 @@ from sandbox.alarms import (
 from sandbox.console.dashboard import Attributes, BodyResolver
 from sandbox.console.deployed import ALARM_TYPE, alarm_name
 from sandbox.console.page import AlarmStatus, Notification
+from sandbox.metric_math import UnsupportedExpressionError
 from sandbox.metrics import MetricStore
 from sandbox.template import ServiceTemplate, TemplateError
 
@@ -73,7 +74,19 @@ class AlarmBoard:
         with self._lock:
             for alarm in self._alarms:
                 old_state, changed = self._states[alarm.name]
-                evaluation = evaluate(alarm, self._store, now, old_state)
+                try:
+                    evaluation = evaluate(alarm, self._store, now, old_state)
+                except (UnsupportedAlarmError, UnsupportedExpressionError, ValueError) as error:
+                    listed.append(
+                        AlarmStatus(
+                            alarm.name,
+                            INSUFFICIENT_DATA,
+                            f"Not evaluated: {error}",
+                            runbook_url(alarm.description),
+                            alarm.description,
+                        )
+                    )
+                    continue
                 if evaluation.state != old_state:
                     changed = _iso(now)
                 self._states[alarm.name] = (evaluation.state, changed)

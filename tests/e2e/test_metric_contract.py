@@ -5,6 +5,7 @@ alarm references has data; a one-sided rename (template or handler) leaves one w
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 import time
@@ -20,6 +21,7 @@ from sandbox import Faults, Sandbox
 from sandbox.console import ConsoleSources, write_snapshot
 from sandbox.console.dashboard import Dashboard, find_dashboard_template, load_dashboard
 from sandbox.console.deployed import deployed_attributes, pseudo_parameters
+from sandbox.console.panels import AlarmBoard
 from sandbox.console.references import (
     MetricReference,
     alarm_references,
@@ -266,3 +268,22 @@ def test_the_console_evaluates_the_template_alarms_over_the_run(
     assert "Threshold Crossed" in errors.reason
     assert errors.runbook_url.endswith("/runbooks/function-errors.md")
     assert alarms[f"upload-ledger-{stage}-table-system-errors"].state == "ALARM"
+
+
+def test_an_alarm_the_evaluator_cannot_read_is_listed_with_why(run: Sandbox) -> None:
+    resources = copy.deepcopy(run.template.resources)
+    logical_id, alarm = next(
+        (lid, r) for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"
+    )
+    alarm["Properties"]["ComparisonOperator"] = "LessThanLowerOrGreaterThanUpperThreshold"
+    board = AlarmBoard(
+        dataclasses.replace(run.template, resources=resources),
+        deployed_attributes(run),
+        pseudo_parameters(run),
+        run.metrics,
+    )
+    (status,) = [s for s in board.statuses() if s.name == alarm["Properties"]["AlarmName"]]
+    assert status.state == "INSUFFICIENT_DATA"
+    assert status.reason.startswith("Not evaluated: ")
+    assert "LessThanLowerOrGreaterThanUpperThreshold" in status.reason
+    assert logical_id in resources
