@@ -225,24 +225,23 @@ class Drill:
         heapq.heappush(self._queue, (when, priority, next(self._sequence), kind, data))
 
     def run(self) -> None:
+        handlers: dict[str, Callable[[float, Any], None]] = {
+            "minute": lambda now, _: self._minute(now),
+            "upload": lambda now, _: self._upload(now),
+            "invoke": self._invoke,
+            "evaluate": lambda now, _: self._evaluate(now),
+            "deploy": lambda now, _: self._deploy(now),
+            "shift": lambda now, percent: self._shift(now, float(percent)),
+            "sample": lambda now, _: self._sample(),
+        }
         self._at(self.start, "minute")
         self._at(self.deploy_at, "deploy")
         while self._queue:
             now, _, _, kind, data = heapq.heappop(self._queue)
-            if kind == "minute":
-                self._minute(now)
-            elif kind == "upload":
-                self._upload(now)
-            elif kind == "invoke":
-                self._invoke(now, data)
-            elif kind == "evaluate":
-                self._evaluate(now)
-            elif kind == "deploy":
-                self._deploy(now)
-            elif kind == "shift":
-                self._shift(now, float(data))
-            elif kind == "sample":
-                self.minutes[-1].weight = self.weight
+            handlers[kind](now, data)
+
+    def _sample(self) -> None:
+        self.minutes[-1].weight = self.weight  # the timeline's "v2 %": the weight mid-minute
 
     def _minute(self, now: float) -> None:
         """Open a minute: its uploads, the alarm evaluation at its end, the next minute."""
@@ -697,46 +696,18 @@ class Rehearsal:
     def _resolver(
         self, sandbox: Any, template: ServiceTemplate
     ) -> tuple[Callable[[Any, str], str], Names]:
-        suffix = sandbox.function_name.rsplit("-", 1)[-1]
-        resources = template.resources
-        extra: dict[str, str] = {}
-        for lid, resource in resources.items():
-            kind, props = resource.get("Type"), resource.get("Properties", {})
-            if kind == "AWS::SNS::Topic":
-                arn = sandbox.client("sns").create_topic(
-                    Name=f"{template.stack_name}-{lid}-{suffix}"
-                )["TopicArn"]
-                extra[lid] = arn
-            elif kind == "AWS::CloudWatch::Alarm" and isinstance(props.get("AlarmName"), str):
-                extra[lid] = props["AlarmName"]
-            elif kind in ("AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup"):
-                extra[lid] = f"{template.stack_name}-{lid}-{suffix}"
-        base = sandbox.resolver
-
-        def resolve(value: Any, where: str) -> str:
-            target = ref_target(value)
-            if isinstance(value, dict) and "Ref" in value and target in extra:
-                return extra[target]
-            get_att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
-            if isinstance(get_att, list) and get_att[1] == "Version":
-                return NEW  # the template's current version is the one being released
-            if isinstance(get_att, list) and get_att[1] == "QueueName":
-                return str(base.resolve({"Ref": get_att[0]}, where)).rsplit("/", 1)[-1]
-            if isinstance(value, dict) and "Fn::Join" in value:
-                separator, parts = value["Fn::Join"]
-                return str(separator).join(resolve(p, where) for p in parts)
-            return str(base.resolve(value, where))
-
-        policy_ids = read_release_ids(template)
+        extra = _release_names(sandbox, template)
+        resolver = _DrillResolver(sandbox.resolver, extra)
+        application_id, group_id = read_release_ids(template)
         names = Names(
             function=sandbox.function_name,
             alias=template.function.alias_name,
             region=sandbox.region,
             account=sandbox.account,
-            application=extra.get(policy_ids[0], "application"),
-            deployment_group=extra.get(policy_ids[1], "deployment-group"),
+            application=extra.get(application_id, "application"),
+            deployment_group=extra.get(group_id, "deployment-group"),
         )
-        return resolve, names
+        return resolver.resolve, names
 
     def _invoker(self, sandbox: Any, template: ServiceTemplate, log_path: Path) -> Invoker:
         options = self.options
@@ -867,6 +838,48 @@ class Rehearsal:
             sqs.send_message(QueueUrl=sandbox.failure_queue_url, MessageBody=json.dumps(record))
 
         return send
+
+
+def _release_names(sandbox: Any, template: ServiceTemplate) -> dict[str, str]:
+    """Names for what the sandbox doesn't deploy but a release names: the alarm topic
+    (created in the emulator's SNS), the alarms, CodeDeploy's application and group."""
+    suffix = sandbox.function_name.rsplit("-", 1)[-1]
+    extra: dict[str, str] = {}
+    for lid, resource in template.resources.items():
+        kind, props = resource.get("Type"), resource.get("Properties", {})
+        generated = f"{template.stack_name}-{lid}-{suffix}"
+        if kind == "AWS::SNS::Topic":
+            extra[lid] = sandbox.client("sns").create_topic(Name=generated)["TopicArn"]
+        elif kind == "AWS::CloudWatch::Alarm" and isinstance(props.get("AlarmName"), str):
+            extra[lid] = props["AlarmName"]
+        elif kind in ("AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup"):
+            extra[lid] = generated
+    return extra
+
+
+class _DrillResolver:
+    """The sandbox's resolver, plus what a release's template values refer to."""
+
+    def __init__(self, base: Any, extra: dict[str, str]) -> None:
+        self._base, self._extra = base, extra
+
+    def resolve(self, value: Any, where: str) -> str:
+        if isinstance(value, dict) and "Ref" in value and ref_target(value) in self._extra:
+            return self._extra[str(ref_target(value))]
+        get_att = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+        if isinstance(get_att, list):
+            return self._get_att(get_att, where)
+        if isinstance(value, dict) and "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(self.resolve(p, where) for p in parts)
+        return str(self._base.resolve(value, where))
+
+    def _get_att(self, get_att: list[Any], where: str) -> str:
+        if get_att[1] == "Version":
+            return NEW  # the template's current version is the one being released
+        if get_att[1] == "QueueName":
+            return str(self._base.resolve({"Ref": get_att[0]}, where)).rsplit("/", 1)[-1]
+        return str(self._base.resolve({"Fn::GetAtt": get_att}, where))
 
 
 def read_release_ids(template: ServiceTemplate) -> tuple[str, str]:
