@@ -44,6 +44,7 @@ class Up:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, as a terminal's job
         )
         deadline = time.monotonic() + 90
         while not (folder / STATE).is_file():
@@ -63,8 +64,9 @@ class Up:
         )
 
     def interrupt(self) -> tuple[int, str, str]:
-        """Ctrl-C, as a terminal sends it; returns (exit status, stdout, stderr)."""
-        self.process.send_signal(signal.SIGINT)
+        """Ctrl-C, as a terminal sends it: SIGINT to the whole process group (up and the
+        function's execution environments); returns (exit status, stdout, stderr)."""
+        os.killpg(self.process.pid, signal.SIGINT)
         out, err = self.process.communicate(timeout=60)
         return self.process.returncode, out, err
 
