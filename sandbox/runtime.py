@@ -426,7 +426,7 @@ class LambdaRuntime:
         if not messages:
             self._stop.wait(settings.SANDBOX_POLL_INTERVAL_SECONDS)
             return
-        self._accept([json.loads(m["Body"]) for m in messages])
+        self._accept([event for m in messages if (event := _s3_event(m)) is not None])
         # Deleted only once Lambda's queue holds the events: nothing is ever in neither.
         self._sqs.delete_message_batch(
             QueueUrl=self._transport,
@@ -588,6 +588,26 @@ class LambdaRuntime:
         self._sqs.send_message(QueueUrl=self._failure_queue, MessageBody=json.dumps(record))
         with self._condition:
             self.stats.sent_to_failure_queue += 1
+
+
+def _s3_event(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The S3 event a transport message holds; None (said on stderr) if it holds none.
+
+    Only S3 writes to the transport queue; anything else (sent by hand) is no event to
+    invoke with, and must not hold up the real events received with it.
+    """
+    try:
+        event = json.loads(message["Body"])
+    except ValueError:
+        event = None
+    if isinstance(event, dict):
+        return event
+    print(
+        f"sandbox: transport message {message.get('MessageId')} is not an S3 event "
+        f"(not a JSON object); dropped: {message['Body'][:80]!r}",
+        file=sys.stderr,
+    )
+    return None
 
 
 @dataclass

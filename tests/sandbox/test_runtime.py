@@ -355,3 +355,25 @@ def test_redrive_keeps_and_reports_messages_that_are_not_failure_records(
     # Both non-records and the record that failed again stay, visible again.
     assert len(queues.messages["failures"]) == 3
     assert not queues.in_flight
+
+
+def test_a_transport_message_that_is_not_an_s3_event_does_not_hold_up_the_others(
+    tmp_path: Path,
+    queues: MemoryQueues,
+    running: list[LambdaRuntime],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    asset = make_asset(
+        tmp_path, "def lambda_handler(event, context):\n    return {'recorded': 1}\n"
+    )
+    runtime = make_runtime(asset, queues)
+    running.append(runtime)
+    queues.put("transport", "not json")
+    queues.put("transport", "[1, 2]")
+
+    run(runtime, queues, events=3)
+
+    assert runtime.stats.events_received == 3
+    assert runtime.stats.succeeded == 3
+    assert not queues.in_flight  # every transport message was deleted
+    assert capsys.readouterr().err.count("is not an S3 event (not a JSON object); dropped") == 2
