@@ -1,26 +1,38 @@
-"""The printed table: one line per figure, the baseline and ratio next to it."""
+"""The printed table: one line per figure, its baseline, the ratio or target next to it, and
+where the cost lives: in AWS too, or only in the emulator."""
 
 from __future__ import annotations
 
 from typing import Any
 
-Row = tuple[str, str, str, str]
+Row = tuple[str, str, str, str, str]
+# Where a figure's cost lives, for the last column.
+IN_AWS = "AWS too"
+EMULATOR = "emulator"
 
 
 def _ms(value: float) -> str:
     return f"{value:.2f} ms"
 
 
+def _verdict(measured: float, target: float, lower_is_better: bool = True) -> str:
+    met = measured <= target if lower_is_better else measured >= target
+    return "met" if met else "MISSED"
+
+
 def _warm_rows(warm: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for records, row in warm["by_records_per_event"].items():
+        handler, baseline = row["handler"], row["baseline"]
         rows.append(
             (
-                f"warm, {records} record(s)/event",
-                f"{_ms(row['handler']['median_ms_per_event'])} "
-                f"({_ms(row['handler']['median_ms_per_record'])}/record)",
-                _ms(row["baseline"]["median_ms_per_event"]),
-                f"{row['ratio']:.2f}x (target {warm['target_ratio']})",
+                f"warm vs stub, {records} record(s)/event",
+                f"{_ms(handler['median_ms_per_event'])}, "
+                f"CPU {_ms(handler['median_cpu_ms_per_event'])}",
+                f"{_ms(baseline['median_ms_per_event'])}, "
+                f"CPU {_ms(baseline['median_cpu_ms_per_event'])}",
+                f"{row['ratio']:.2f}x",
+                IN_AWS,
             )
         )
         rows.append(
@@ -29,14 +41,110 @@ def _warm_rows(warm: dict[str, Any]) -> list[Row]:
                 f"{row['logic_ratio']:.2f}x, {row['observability_ratio']:.2f}x",
                 _ms(row["undecorated"]["median_ms_per_event"]) + " undecorated",
                 "",
+                "",
             )
         )
+    over = warm.get("overhead")
+    if over:
+        rows.append(
+            (
+                "handler CPU over baseline, 1-record event",
+                f"{over['cpu_ms_per_event']:.3f} ms",
+                "",
+                f"target <= {over['target_cpu_ms_per_event']} ms: "
+                + _verdict(over["cpu_ms_per_event"], over["target_cpu_ms_per_event"]),
+                IN_AWS,
+            )
+        )
+        rows.append(
+            (
+                "handler CPU over baseline, per extra record",
+                f"{over['cpu_us_per_extra_record']:.1f} us",
+                "",
+                f"target <= {over['target_cpu_us_per_extra_record']:.0f} us: "
+                + _verdict(over["cpu_us_per_extra_record"], over["target_cpu_us_per_extra_record"]),
+                IN_AWS,
+            )
+        )
+    if "per_record_growth" in warm:
+        rows.append(
+            (
+                "per-record cost, 100 vs 1 record/event",
+                f"{warm['per_record_growth']:.2f}x",
+                f"{warm['baseline_per_record_growth']:.2f}x",
+                "flat = 1",
+                IN_AWS,
+            )
+        )
+    return rows
+
+
+def _emulator_rows(by_emulator: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for name, warm in by_emulator.items():
+        row = warm["by_records_per_event"]["1"]
+        rows.append(
+            (
+                f"warm vs {name}, 1 record/event",
+                _ms(row["handler"]["median_ms_per_event"]),
+                _ms(row["baseline"]["median_ms_per_event"]),
+                f"{row['ratio']:.2f}x (the emulator's time is in both)",
+                EMULATOR,
+            )
+        )
+    return rows
+
+
+def _cold_rows(cold: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = [
+        (
+            "cold start (import + client)",
+            _ms(cold["handler_ms"]),
+            _ms(cold["baseline_ms"]),
+            f"{cold['ratio']:.2f}x, target <= {cold['target_ratio']}: "
+            + _verdict(cold["ratio"], cold["target_ratio"]),
+            IN_AWS,
+        )
+    ]
+    for name, share in cold["import_shares_ms"].items():
+        rows.append((f"  import {name}", _ms(share), "", "", ""))
+    return rows
+
+
+def _burst_rows(burst: dict[str, Any]) -> list[Row]:
+    if "skipped" in burst:
+        return [("burst through the sandbox", f"skipped: {burst['skipped']}", "", "", "")]
+    rows: list[Row] = []
+    for label, run in (("", burst), (", faults on", burst["with_faults"])):
+        rows.append(
+            (
+                f"sandbox: {run['uploads']} uploads, {run['client_threads']} threads{label}",
+                f"{run['files_per_second']:.1f} files/s",
+                f"{run['seconds']:.1f} s",
+                f"target >= {run['target_files_per_second']:.0f}/s: "
+                + _verdict(run["files_per_second"], run["target_files_per_second"], False),
+                EMULATOR,
+            )
+        )
+    cpu, cap = burst["cpu_ms_per_upload"], burst["cpu_cap_files_per_second"]
     rows.append(
         (
-            "per-record cost, 100 vs 1 record/event",
-            f"{warm['per_record_growth']:.2f}x",
-            f"{warm['baseline_per_record_growth']:.2f}x",
-            "flat = 1",
+            "  CPU per upload: sandbox process, environments",
+            f"{cpu['sandbox_process']:.1f} ms, {cpu['execution_environments']:.1f} ms",
+            "",
+            f"caps: {cap['sandbox_process_on_one_core'] or 0:.0f}/s (one core), "
+            f"{cap['everything_on_all_cores']:.0f}/s (all cores)",
+            EMULATOR,
+        )
+    )
+    rows.append(
+        (
+            "sandbox: peak memory (all processes)",
+            f"{burst['peak_memory_mib']:.0f} MiB",
+            "",
+            f"target <= {burst['target_peak_memory_mib']:.0f} MiB: "
+            + _verdict(burst["peak_memory_mib"], burst["target_peak_memory_mib"]),
+            EMULATOR,
         )
     )
     return rows
@@ -46,18 +154,9 @@ def _rows(results: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     if "warm" in results:
         rows += _warm_rows(results["warm"])
-    cold = results.get("cold_start")
-    if cold:
-        rows.append(
-            (
-                "cold start (import + client)",
-                _ms(cold["handler_ms"]),
-                _ms(cold["baseline_ms"]),
-                f"{cold['ratio']:.2f}x (target {cold['target_ratio']})",
-            )
-        )
-        for name, share in cold["import_shares_ms"].items():
-            rows.append((f"  import {name}", _ms(share), "", ""))
+    rows += _emulator_rows(results.get("warm_by_emulator", {}))
+    if results.get("cold_start"):
+        rows += _cold_rows(results["cold_start"])
     synth = results.get("synth")
     if synth and "skipped" not in synth:
         rows.append(
@@ -66,31 +165,22 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 _ms(synth["app_ms"]),
                 _ms(synth["minimal_app_ms"]),
                 f"{synth['ratio']:.2f}x",
+                "build machine",
             )
         )
-    burst = results.get("burst", {})
-    if "skipped" in burst:
-        rows.append(("burst through the sandbox", f"skipped: {burst['skipped']}", "", ""))
-    elif burst:
-        rows.append(
-            (
-                f"burst of {burst['uploads']} uploads",
-                f"{burst['files_per_second']:.1f} files/s",
-                "",
-                "",
-            )
-        )
+    if results.get("burst"):
+        rows += _burst_rows(results["burst"])
     cost = results.get("cost_per_million_uploads")
     if cost:
-        rows.append(("cost per million uploads", f"${cost['usd_total']:.2f}", "", ""))
+        rows.append(("cost per million uploads", f"${cost['usd_total']:.2f}", "", "", IN_AWS))
         for item, usd in cost["usd"].items():
-            rows.append((f"  {item}", f"${usd:.3f}", "", ""))
+            rows.append((f"  {item}", f"${usd:.3f}", "", "", ""))
     return rows
 
 
 def render(results: dict[str, Any]) -> str:
     """The results as an aligned text table."""
-    header: Row = ("figure", "handler", "baseline", "ratio")
+    header: Row = ("figure", "handler / measured", "baseline", "ratio / target", "cost lives in")
     rows = [header, *_rows(results)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [

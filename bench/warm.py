@@ -17,6 +17,8 @@ from typing import Any
 from bench.environment import handler_environment
 from bench.settings import (
     BARE_HANDLER_MODULE,
+    OVERHEAD_CPU_MS_TARGET,
+    OVERHEAD_US_PER_RECORD_TARGET,
     REAL_HANDLER_MODULE,
     RECORDS_PER_BATCH,
     RECORDS_PER_EVENT,
@@ -79,11 +81,13 @@ PerHandler = dict[str, list[float]]
 
 def _measure_size(
     workers: dict[str, Worker], records: int, sizes: Sizes
-) -> tuple[PerHandler, PerHandler]:
-    """Every event's duration and the log bytes per event, per handler, for one event size."""
+) -> tuple[PerHandler, PerHandler, PerHandler]:
+    """Every event's duration and CPU time, and the log bytes per event, per handler, for
+    one event size."""
     events_per_batch = max(1, RECORDS_PER_BATCH // records)
     batches = max(1, sizes.warm_records // (events_per_batch * records))
     durations: PerHandler = {name: [] for name in workers}
+    cpu: PerHandler = {name: [] for name in workers}
     log_bytes: PerHandler = {name: [] for name in workers}
     for worker in workers.values():
         worker.run_batch(records, sizes.warmup_events)
@@ -94,11 +98,14 @@ def _measure_size(
         for name in names:
             reply = workers[name].run_batch(records, events_per_batch)
             durations[name].extend(reply["event_ns"])
+            cpu[name].extend(reply["event_cpu_ns"])
             log_bytes[name].append(reply["log_bytes_per_event"])
-    return durations, log_bytes
+    return durations, cpu, log_bytes
 
 
-def _row(records: int, durations: PerHandler, log_bytes: PerHandler) -> dict[str, Any]:
+def _row(
+    records: int, durations: PerHandler, cpu: PerHandler, log_bytes: PerHandler
+) -> dict[str, Any]:
     row: dict[str, Any] = {"records_per_event": records}
     for name, events in durations.items():
         row[name] = {
@@ -106,6 +113,7 @@ def _row(records: int, durations: PerHandler, log_bytes: PerHandler) -> dict[str
             "median_ms_per_event": ms(median(events)),
             "mean_ms_per_event": ms(mean(events)),
             "median_ms_per_record": ms(median(events)) / records,
+            "median_cpu_ms_per_event": ms(median(cpu[name])),
             "log_bytes_per_event": mean(log_bytes[name]),
         }
     handler_ms = row["handler"]["median_ms_per_event"]
@@ -118,7 +126,9 @@ def _row(records: int, durations: PerHandler, log_bytes: PerHandler) -> dict[str
     return row
 
 
-def measure_warm(endpoint: str, sizes: Sizes) -> dict[str, Any]:
+def measure_warm(
+    endpoint: str, sizes: Sizes, records_per_event: tuple[int, ...] = RECORDS_PER_EVENT
+) -> dict[str, Any]:
     """Median and mean cost per event and per record, and the handler/baseline ratio."""
     by_size: dict[str, Any] = {}
     with ExitStack() as stack:
@@ -126,21 +136,44 @@ def measure_warm(endpoint: str, sizes: Sizes) -> dict[str, Any]:
             name: stack.enter_context(_worker(module, endpoint))
             for name, module in HANDLERS.items()
         }
-        for records in RECORDS_PER_EVENT:
+        for records in records_per_event:
             by_size[str(records)] = _row(records, *_measure_size(workers, records, sizes))
-    one, most = str(RECORDS_PER_EVENT[0]), str(RECORDS_PER_EVENT[-1])
-    return {
+    one = by_size[str(records_per_event[0])]
+    result: dict[str, Any] = {
         "by_records_per_event": by_size,
         # S3 sends one record per event: that is the headline ratio.
-        "ratio": by_size[one]["ratio"],
+        "ratio": one["ratio"],
         "target_ratio": WARM_RATIO_TARGET,
+    }
+    if len(records_per_event) > 1:
+        most = by_size[str(records_per_event[-1])]
         # Per-record cost at the largest event over the smallest: 1.0 (or less) is flat.
-        "per_record_growth": ratio(
-            by_size[most]["handler"]["median_ms_per_record"],
-            by_size[one]["handler"]["median_ms_per_record"],
-        ),
-        "baseline_per_record_growth": ratio(
-            by_size[most]["baseline"]["median_ms_per_record"],
-            by_size[one]["baseline"]["median_ms_per_record"],
-        ),
+        result["per_record_growth"] = ratio(
+            most["handler"]["median_ms_per_record"], one["handler"]["median_ms_per_record"]
+        )
+        result["baseline_per_record_growth"] = ratio(
+            most["baseline"]["median_ms_per_record"], one["baseline"]["median_ms_per_record"]
+        )
+        result["overhead"] = overhead(one, most)
+    return result
+
+
+def overhead(one: dict[str, Any], most: dict[str, Any]) -> dict[str, Any]:
+    """The handler's CPU over the bare baseline's: per 1-record event, and per extra record.
+
+    CPU rather than wall time, so the endpoint's speed is out of it (against the stub,
+    wall and CPU nearly agree). ``one`` and ``most`` are the rows of the smallest and the
+    largest event size.
+    """
+
+    def extra_ms(row: dict[str, Any]) -> float:
+        handler, baseline = row["handler"], row["baseline"]
+        return float(handler["median_cpu_ms_per_event"] - baseline["median_cpu_ms_per_event"])
+
+    extra_records = most["records_per_event"] - one["records_per_event"]
+    return {
+        "cpu_ms_per_event": extra_ms(one),
+        "target_cpu_ms_per_event": OVERHEAD_CPU_MS_TARGET,
+        "cpu_us_per_extra_record": (extra_ms(most) - extra_ms(one)) / extra_records * 1000,
+        "target_cpu_us_per_extra_record": OVERHEAD_US_PER_RECORD_TARGET,
     }

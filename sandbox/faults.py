@@ -218,27 +218,31 @@ class FaultProxy(BackgroundServer):
                 self.wfile.write(payload)
                 return payload
 
-            def _forward(self, body: bytes) -> tuple[int, bytes]:
-                connection = http.client.HTTPConnection(
-                    upstream.hostname or settings.SANDBOX_HOST, upstream.port, timeout=60
-                )
+            def setup(self) -> None:
+                super().setup()
+                # One upstream connection per client connection, kept alive like the
+                # client's own: a new one per request would cost the emulator a thread.
+                self._upstream: http.client.HTTPConnection | None = None
+
+            def finish(self) -> None:
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                    connection.request(self.command, self.path, body=body, headers=headers)
-                    response = connection.getresponse()
-                    payload = response.read()
-                    self.send_response(response.status, response.reason)
-                    for key, value in response.getheaders():
-                        # send_response wrote our own Server and Date already.
-                        if key.lower() not in HOP_BY_HOP | {"server", "date"}:
-                            self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(payload)
+                    super().finish()
                 finally:
-                    connection.close()
+                    if self._upstream is not None:
+                        self._upstream.close()
+
+            def _forward(self, body: bytes) -> tuple[int, bytes]:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                connection, self._upstream = self._upstream, None
+                response, payload, self._upstream = _send_upstream(
+                    connection, self._connect, self.command, self.path, body, headers
+                )
+                _answer_with(self, response, payload)
                 return response.status, payload
+
+            def _connect(self) -> http.client.HTTPConnection:
+                host = upstream.hostname or settings.SANDBOX_HOST
+                return http.client.HTTPConnection(host, upstream.port, timeout=60)
 
         return Handler
 
@@ -250,3 +254,57 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _answer_with(
+    handler: BaseHTTPRequestHandler, response: http.client.HTTPResponse, payload: bytes
+) -> None:
+    """Relay the upstream's answer to the client, re-framed (our own Content-Length)."""
+    handler.send_response(response.status, response.reason)
+    for key, value in response.getheaders():
+        # send_response wrote our own Server and Date already.
+        if key.lower() not in HOP_BY_HOP | {"server", "date"}:
+            handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(payload)
+
+
+def _send_upstream(  # noqa: PLR0917 - one request's parts, as http.client takes them
+    kept: http.client.HTTPConnection | None,
+    connect: Callable[[], http.client.HTTPConnection],
+    method: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> tuple[http.client.HTTPResponse, bytes, http.client.HTTPConnection | None]:
+    """The request upstream on the kept-alive connection, or on a new one."""
+    if kept is None:
+        return _exchange(connect(), method, path, body, headers)
+    try:
+        return _exchange(kept, method, path, body, headers)
+    except (http.client.RemoteDisconnected, ConnectionError):
+        # The emulator had closed the idle connection (urllib3 retries this too).
+        return _exchange(connect(), method, path, body, headers)
+
+
+def _exchange(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> tuple[http.client.HTTPResponse, bytes, http.client.HTTPConnection | None]:
+    """One request upstream: (response, its body, the connection if it can be reused)."""
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+    except BaseException:
+        connection.close()
+        raise
+    if response.will_close:
+        connection.close()
+        return response, payload, None
+    return response, payload, connection

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -277,6 +278,67 @@ def cloudwatch_mirror(cloudwatch: Any) -> Mirror:
         cloudwatch.put_metric_data(Namespace=namespace, MetricData=datums)
 
     return mirror
+
+
+class BackgroundMirror:
+    """A mirror that hands its datums to a thread of its own, which sends them to `mirror`.
+
+    The emulator's request threads publish S3 and SQS metrics as they answer (see
+    sandbox.service_metrics); sent from there, PutMetricData is a request to the same
+    emulator made while one of its threads waits, and a burst that occupies every thread
+    would wait forever. Sent from here, it never holds one of them, and datums queued
+    meanwhile go in one call per namespace (PutMetricData takes 1,000).
+    """
+
+    def __init__(self, mirror: Mirror) -> None:
+        self._mirror = mirror
+        self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._sending = False
+        self._closed = False
+        self._condition = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="sandbox-metrics-mirror")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def __call__(self, namespace: str, datums: list[dict[str, Any]]) -> None:
+        with self._condition:
+            self._pending[namespace].extend(datums)
+            self._condition.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything handed over so far was sent; False if `timeout` passed."""
+        with self._condition:
+            return self._condition.wait_for(
+                lambda: not self._pending and not self._sending, timeout=timeout
+            )
+
+    def close(self) -> None:
+        """Send what is queued, then stop the thread."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._pending or self._closed)
+                if not self._pending:
+                    return  # closed, and nothing left to send
+                pending, self._pending = self._pending, defaultdict(list)
+                self._sending = True
+            try:
+                for namespace, datums in pending.items():
+                    for start in range(0, len(datums), MIRROR_BATCH):
+                        self._mirror(namespace, datums[start : start + MIRROR_BATCH])
+            except Exception as error:  # the store keeps every datapoint; say what was lost
+                print(
+                    f"sandbox: mirroring metrics to CloudWatch failed: {error!r}", file=sys.stderr
+                )
+            finally:
+                with self._condition:
+                    self._sending = False
+                    self._condition.notify_all()
 
 
 def _key(namespace: str, metric_name: str, dimensions: Dimensions) -> MetricKey:

@@ -35,7 +35,12 @@ import contract
 from sandbox import settings
 from sandbox.emulator import MotoServer
 from sandbox.faults import FaultProxy, Faults
-from sandbox.metrics import MetricStore, cloudwatch_mirror, record_lambda_invocation
+from sandbox.metrics import (
+    BackgroundMirror,
+    MetricStore,
+    cloudwatch_mirror,
+    record_lambda_invocation,
+)
 from sandbox.runtime import FunctionIdentity, InvocationRecord, LambdaRuntime, RedriveResult
 from sandbox.service_metrics import ServiceMetrics, bucket_metrics_filters
 from sandbox.template import (
@@ -84,6 +89,7 @@ class Sandbox:
         self.resolver: Resolver | None = None  # the template's references -> physical names
         self._log: IO[bytes] | None = None
         self._moto: MotoServer | None = None
+        self._mirror: BackgroundMirror | None = None
         self._proxy: FaultProxy | None = None
         self._runtime: LambdaRuntime | None = None
         self._clients: dict[str, Any] = {}
@@ -126,7 +132,8 @@ class Sandbox:
             self._moto.start()
             self.endpoint_url = self._moto.url
             identity, environment = self._deploy(uuid.uuid4().hex[:10])
-            self.metrics.set_mirror(cloudwatch_mirror(self.client("cloudwatch")))
+            self._mirror = BackgroundMirror(cloudwatch_mirror(self.client("cloudwatch")))
+            self.metrics.set_mirror(self._mirror)
             self._proxy = FaultProxy(self.endpoint_url, self.faults)
             self._proxy.start()
             self._start_service_metrics(self._moto, self._proxy)
@@ -165,12 +172,15 @@ class Sandbox:
             steps.append(self._runtime.stop)
         if self._proxy is not None:
             steps.append(self._proxy.stop)
+        if self._mirror is not None:
+            # Sends what is queued, while the client and the emulator are still up.
+            steps += [lambda: self.metrics.set_mirror(None), self._mirror.close]
         steps += [client.close for client in self._clients.values()]
         if self._moto is not None:
             steps += [self._moto.reset, self._moto.stop]
         if self._log is not None:
             steps.append(self._log.close)
-        self._runtime = self._proxy = self._moto = self._log = None
+        self._runtime = self._proxy = self._moto = self._log = self._mirror = None
         self.service_metrics = None
         self._clients = {}
         try:
@@ -395,6 +405,9 @@ class Sandbox:
             if progress is not None:
                 progress(self.progress_line())
             time.sleep(settings.SANDBOX_POLL_INTERVAL_SECONDS)
+        # The emulator's CloudWatch has every datapoint of what was handled, too.
+        if self._mirror is not None:
+            self._mirror.drain(max(0.0, deadline - time.monotonic()))
 
     def progress_line(self) -> str:
         """The counters in one line: events, invocations, outcomes, and what faults did."""

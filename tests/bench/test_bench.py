@@ -56,10 +56,37 @@ def test_warm_cost_is_measured_for_each_event_size_next_to_the_baseline(
             assert row[name]["events"] >= 1
             assert _is_sane(row[name]["median_ms_per_event"])
             assert _is_sane(row[name]["median_ms_per_record"])
+            assert _is_sane(row[name]["median_cpu_ms_per_event"])
         for ratio in ("ratio", "logic_ratio", "observability_ratio"):
             assert _is_sane(row[ratio])
     assert _is_sane(warm["ratio"])
     assert _is_sane(warm["per_record_growth"])
+
+
+def test_handler_overhead_is_cpu_over_the_baseline_per_event_and_per_extra_record(
+    results: dict[str, Any],
+) -> None:
+    overhead = results["warm"]["overhead"]
+    rows = results["warm"]["by_records_per_event"]
+
+    def extra(records: str) -> float:
+        row = rows[records]
+        handler, baseline = row["handler"], row["baseline"]
+        return float(handler["median_cpu_ms_per_event"] - baseline["median_cpu_ms_per_event"])
+
+    # A difference may be negative on a noisy machine; it must be this difference.
+    assert math.isclose(overhead["cpu_ms_per_event"], extra("1"))
+    assert math.isclose(overhead["cpu_us_per_extra_record"], (extra("100") - extra("1")) / 99e-3)
+    assert overhead["target_cpu_ms_per_event"] == 0.15
+    assert overhead["target_cpu_us_per_extra_record"] == 20
+
+
+def test_the_ratio_is_also_measured_against_moto_and_dynalite(results: dict[str, Any]) -> None:
+    by_emulator = results["warm_by_emulator"]
+    assert set(by_emulator) == {"moto", "dynalite"}
+    for warm in by_emulator.values():
+        assert set(warm["by_records_per_event"]) == {"1"}
+        assert _is_sane(warm["ratio"])
 
 
 def test_handler_logs_are_counted_for_the_cost_estimate(results: dict[str, Any]) -> None:
@@ -84,10 +111,21 @@ def test_synth_time_is_compared_with_a_minimal_app(results: dict[str, Any]) -> N
         assert _is_sane(synth[key])
 
 
-def test_burst_reports_files_per_second_end_to_end(results: dict[str, Any]) -> None:
+def test_burst_reports_files_per_second_end_to_end_with_and_without_faults(
+    results: dict[str, Any],
+) -> None:
     burst = results["burst"]
-    assert burst["uploads"] >= 1
-    assert _is_sane(burst["files_per_second"])
+    for run in (burst, burst["with_faults"]):
+        assert run["uploads"] >= 1
+        assert run["client_threads"] == 8
+        assert _is_sane(run["files_per_second"])
+        assert _is_sane(run["target_files_per_second"])
+    # Every upload reached the function at least once (duplicates and retries add more).
+    assert burst["with_faults"]["invocations"] >= burst["with_faults"]["uploads"]
+    assert _is_sane(burst["peak_memory_mib"])
+    assert _is_sane(burst["cpu_ms_per_upload"]["sandbox_process"])
+    assert _is_sane(burst["cpu_cap_files_per_second"]["everything_on_all_cores"])
+    assert burst["target_peak_memory_mib"] == 1024
 
 
 def test_cost_estimate_itemises_dollars_and_names_its_prices(results: dict[str, Any]) -> None:
