@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.metric_math import Expression, Series, UnsupportedExpressionError
+from sandbox.metric_math import Expression, ExpressionError, Points
 from sandbox.metrics import MetricStore, statistic_function
 
 OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
@@ -69,7 +69,7 @@ class MetricStat:
     stat: str
     period: int
 
-    def series(self, store: MetricStore, start: float, end: float) -> Series:
+    def series(self, store: MetricStore, start: float, end: float) -> Points:
         points = store.statistic(
             self.namespace, self.metric_name, self.dimensions, self.stat, self.period, start, end
         )
@@ -106,16 +106,16 @@ class AlarmDefinition:
     insufficient_data_actions: tuple[str, ...] = ()
     properties: dict[str, Any] = field(default_factory=dict)  # resolved, for the message
 
-    def series(self, store: MetricStore, start: float, end: float) -> Series:
+    def series(self, store: MetricStore, start: float, end: float) -> Points:
         """The alarm's datapoints (the query with ReturnData) for periods in [start, end)."""
-        values: dict[str, Series] = {}
+        values: dict[str, Points] = {}
         periods = [start + n * self.period for n in range(int((end - start) // self.period))]
         for query in self.queries:
             if query.metric is not None:
                 values[query.id] = query.metric.series(store, start, end)
         for query in self.queries:  # expressions may read each other: resolve in order
             if query.expression is not None:
-                values[query.id] = query.expression.evaluate(values, periods)
+                values[query.id] = query.expression.evaluate_alarm(values, periods)
         (returned,) = [q for q in self.queries if q.return_data]
         return values[returned.id]
 
@@ -181,8 +181,8 @@ def _queries(
         query_id = str(entry["Id"])
         if "Expression" in entry:
             try:
-                expression = Expression(str(entry["Expression"]))
-            except UnsupportedExpressionError as error:
+                expression = Expression.for_alarm(str(entry["Expression"]))
+            except ExpressionError as error:
                 raise UnsupportedAlarmError(f"{where}: {error}") from error
             queries.append(
                 MetricQuery(

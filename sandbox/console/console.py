@@ -22,9 +22,9 @@ import contract
 from sandbox import settings
 from sandbox.console.dashboard import Dashboard, load_dashboard
 from sandbox.console.deployed import DeployedService, deployed_attributes, pseudo_parameters
-from sandbox.console.expressions import MetricSource
 from sandbox.console.page import PLOTLY_SCRIPT_PATH, AlarmStatus, Panels, render_page
 from sandbox.console.panels import AlarmBoard, read_outbox
+from sandbox.metric_math import MetricSource
 from sandbox.serving import BackgroundServer
 
 REFRESH_SECONDS = 10

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.console.expressions import (
-    Evaluator,
+from sandbox.metric_math import (
+    Context,
+    Expression,
     ExpressionError,
     MetricSource,
     Series,
@@ -143,9 +144,9 @@ def _evaluate(
         return search(store, query, stat, period, window)
 
     try:
-        value = Evaluator(series, window, run_search).evaluate(row.expression)
+        value = Expression(row.expression).evaluate(Context(series, window, run_search))
     except ExpressionError as error:
-        raise ExpressionError(f"expression {row.id} ({row.expression}): {error}") from error
+        raise ExpressionError(f"expression {row.id}: {error}") from error
     if isinstance(value, float):
         raise ExpressionError(
             f"expression {row.id} ({row.expression}) gives a single number, not a series"

@@ -21,8 +21,8 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from sandbox.console.dashboard import Dashboard, Widget
-from sandbox.console.expressions import ExpressionError, MetricSource, Window
 from sandbox.console.graphs import Line, widget_lines
+from sandbox.metric_math import ExpressionError, MetricSource, Window
 
 GRID_ROW_PX = 46  # one height unit of CloudWatch's grid, as its console draws it
 PLOTLY_SCRIPT_PATH = "plotly.min.js"

@@ -21,7 +21,7 @@ from sandbox.alarms import (
 from sandbox.console.dashboard import Attributes, BodyResolver
 from sandbox.console.deployed import ALARM_TYPE, alarm_name
 from sandbox.console.page import AlarmStatus, Notification
-from sandbox.metric_math import UnsupportedExpressionError
+from sandbox.metric_math import ExpressionError
 from sandbox.metrics import MetricStore
 from sandbox.template import ServiceTemplate, TemplateError
 
@@ -76,7 +76,7 @@ class AlarmBoard:
                 old_state, changed = self._states[alarm.name]
                 try:
                     evaluation = evaluate(alarm, self._store, now, old_state)
-                except (UnsupportedAlarmError, UnsupportedExpressionError, ValueError) as error:
+                except (UnsupportedAlarmError, ExpressionError, ValueError) as error:
                     listed.append(
                         AlarmStatus(
                             alarm.name,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.console.dashboard import Attributes, BodyResolver, Dashboard
-from sandbox.console.expressions import ExpressionError, MetricSource, parse_search
 from sandbox.console.graphs import ExpressionRow, MetricRow, parse_rows
+from sandbox.metric_math import ExpressionError, MetricSource, parse_search
 
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
 _SEARCH_QUERY = "SEARCH('"

@@ -16,7 +16,6 @@ from sandbox.alarms import (
     evaluate,
     read_alarm,
 )
-from sandbox.metric_math import Expression, UnsupportedExpressionError
 from sandbox.metrics import MetricStore
 
 T0 = 1_700_000_040.0  # a minute boundary
@@ -232,44 +231,6 @@ def test_error_rate_alarm_from_the_template_fires_on_two_bad_minutes_of_three() 
         message["Trigger"]["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"][1]["Value"]
         == f"{FN}:live"
     )
-
-
-# The guide's IF tables: metric1 [1, 1, 0, 0, -], metric2 [30, -, 0, 0, 30],
-# metric3 [0, 0, 20, -, 20]
-M1 = {0.0: 1.0, 1.0: 1.0, 2.0: 0.0, 3.0: 0.0}
-M2 = {0.0: 30.0, 2.0: 0.0, 3.0: 0.0, 4.0: 30.0}
-M3 = {0.0: 0.0, 1.0: 0.0, 2.0: 20.0, 4.0: 20.0}
-PERIODS = [0.0, 1.0, 2.0, 3.0, 4.0]
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ("IF(metric1, metric2, metric3)", {0.0: 30.0, 1.0: 0.0, 2.0: 20.0}),
-        ("IF(metric1, 5, metric3)", {0.0: 5.0, 1.0: 5.0, 2.0: 20.0}),
-        ("IF(metric1, metric2, 5)", {0.0: 30.0, 1.0: 0.0, 2.0: 5.0, 3.0: 5.0}),
-        ("IF(metric1, metric2)", {0.0: 30.0, 1.0: 0.0}),
-        ("metric1 < metric2", {0.0: 1.0, 1.0: 0.0, 2.0: 0.0, 3.0: 0.0, 4.0: 1.0}),
-        ("metric2 + metric3", {0.0: 30.0, 1.0: 0.0, 2.0: 20.0, 3.0: 0.0, 4.0: 50.0}),
-        ("metric3 / metric2", {0.0: 0.0, 4.0: 20.0 / 30.0}),  # x/0 dropped, missing is 0
-        ("FILL(metric2, 7)", {0.0: 30.0, 1.0: 7.0, 2.0: 0.0, 3.0: 0.0, 4.0: 30.0}),
-        ("-metric2 * 2 ^ 2", {0.0: -120.0, 2.0: 0.0, 3.0: 0.0, 4.0: -120.0}),
-        ("metric1 > 0 AND metric3 > 0", {0.0: 0.0, 1.0: 0.0, 2.0: 0.0, 3.0: 0.0, 4.0: 0.0}),
-        ("metric1 > 0 || metric3 > 0", {0.0: 1.0, 1.0: 1.0, 2.0: 1.0, 3.0: 0.0, 4.0: 1.0}),
-    ],
-)
-def test_metric_math_rules(expression: str, expected: dict[float, float]) -> None:
-    values = {"metric1": M1, "metric2": M2, "metric3": M3}
-    assert Expression(expression).evaluate(values, PERIODS) == expected
-
-
-@pytest.mark.parametrize(
-    "expression",
-    ["ANOMALY_DETECTION_BAND(m1)", "SUM(METRICS())", "m1 +", "m1 $ 2", "RATE(m1)", "5"],
-)
-def test_unsupported_expressions_are_clear_errors(expression: str) -> None:
-    with pytest.raises(UnsupportedExpressionError, match="metric math"):
-        Expression(expression).evaluate({"m1": {0.0: 1.0}}, [0.0])
 
 
 def test_an_alarm_with_an_unsupported_expression_or_statistic_cannot_be_read() -> None:

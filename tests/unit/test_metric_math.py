@@ -1,4 +1,7 @@
-"""Metric math as the dashboard uses it, against hand-computed series."""
+"""Metric math, the one evaluator of the alarms and the console, against hand-computed series.
+
+Rules: "Using metric math", CloudWatch User Guide. The IF tables are the guide's.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ import math
 
 import pytest
 
-from sandbox.console.expressions import (
-    Evaluator,
+from sandbox.metric_math import (
+    Context,
+    Expression,
     ExpressionError,
     Series,
     Window,
@@ -22,11 +26,59 @@ def _evaluate(expression: str, **series: Series) -> object:
     def no_search(query: str, stat: str, period: int) -> list[Series]:
         raise AssertionError("no SEARCH expected")
 
-    return Evaluator(series, WINDOW, no_search).evaluate(expression)
+    return Expression(expression).evaluate(Context(series, WINDOW, no_search))
 
 
 def _series(points: dict[float, float], period: int = 60) -> Series:
     return Series(points, period, label="m")
+
+
+# The guide's IF tables: metric1 [1, 1, 0, 0, -], metric2 [30, -, 0, 0, 30],
+# metric3 [0, 0, 20, -, 20]
+M1 = {0.0: 1.0, 1.0: 1.0, 2.0: 0.0, 3.0: 0.0}
+M2 = {0.0: 30.0, 2.0: 0.0, 3.0: 0.0, 4.0: 30.0}
+M3 = {0.0: 0.0, 1.0: 0.0, 2.0: 20.0, 4.0: 20.0}
+PERIODS = [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("IF(metric1, metric2, metric3)", {0.0: 30.0, 1.0: 0.0, 2.0: 20.0}),
+        ("IF(metric1, 5, metric3)", {0.0: 5.0, 1.0: 5.0, 2.0: 20.0}),
+        ("IF(metric1, metric2, 5)", {0.0: 30.0, 1.0: 0.0, 2.0: 5.0, 3.0: 5.0}),
+        ("IF(metric1, metric2)", {0.0: 30.0, 1.0: 0.0}),
+        ("metric1 < metric2", {0.0: 1.0, 1.0: 0.0, 2.0: 0.0, 3.0: 0.0, 4.0: 1.0}),
+        ("metric2 + metric3", {0.0: 30.0, 1.0: 0.0, 2.0: 20.0, 3.0: 0.0, 4.0: 50.0}),
+        ("metric3 / metric2", {0.0: 0.0, 4.0: 20.0 / 30.0}),  # x/0 dropped, missing is 0
+        ("FILL(metric2, 7)", {0.0: 30.0, 1.0: 7.0, 2.0: 0.0, 3.0: 0.0, 4.0: 30.0}),
+        ("-metric2 * 2 ^ 2", {0.0: -120.0, 2.0: 0.0, 3.0: 0.0, 4.0: -120.0}),
+        ("metric1 > 0 AND metric3 > 0", {0.0: 0.0, 1.0: 0.0, 2.0: 0.0, 3.0: 0.0, 4.0: 0.0}),
+        ("metric1 > 0 || metric3 > 0", {0.0: 1.0, 1.0: 1.0, 2.0: 1.0, 3.0: 0.0, 4.0: 1.0}),
+        ("SUM([metric2, metric3])", {0.0: 30.0, 1.0: 0.0, 2.0: 20.0, 3.0: 0.0, 4.0: 50.0}),
+    ],
+)
+def test_metric_math_rules_for_an_alarm(expression: str, expected: dict[float, float]) -> None:
+    values = {"metric1": M1, "metric2": M2, "metric3": M3}
+    assert Expression.for_alarm(expression).evaluate_alarm(values, PERIODS) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("ANOMALY_DETECTION_BAND(m1)", "ANOMALY_DETECTION_BAND"),
+        ("RATE(m1)", "RATE"),
+        ("m1 +", "ends early"),
+        ("m1 $ 2", "can't read"),
+        ("5", "one time series"),
+        ("AVG(m1)", "one time series"),
+        ("SEARCH('{AWS/Lambda,FunctionName} MetricName=\"Errors\"', 'Sum', 60)", "SEARCH"),
+        ("SUM(SEARCH('{AWS/Lambda,FunctionName}', 'Sum', 60))", "an alarm can't use SEARCH"),
+    ],
+)
+def test_what_an_alarm_cannot_evaluate_is_a_clear_error(expression: str, reason: str) -> None:
+    with pytest.raises(ExpressionError, match=f"metric math .*{reason}"):
+        Expression.for_alarm(expression).evaluate_alarm({"m1": {0.0: 1.0}}, [0.0])
 
 
 def test_rate_divides_each_point_by_the_period() -> None:
@@ -49,6 +101,9 @@ def test_precedence_and_parentheses_follow_arithmetic() -> None:
     assert _evaluate("(1 + 2) * 3") == 9.0
     assert _evaluate("-2 * 3 - 1") == -7.0
     assert _evaluate("8 / 2 / 2") == 2.0
+    assert _evaluate("-2 ^ 2") == -4.0
+    assert _evaluate("2 ^ 3 ^ 2") == 512.0
+    assert _evaluate("1 < 2 AND 3 > 4 OR 1") == 1.0
 
 
 def test_time_to_drain_as_the_sqs_widget_computes_it() -> None:
@@ -103,6 +158,9 @@ def test_functions_of_one_series_are_numbers_of_several_a_series() -> None:
     total = _evaluate("SUM([a, b])", a=a, b=b)
     assert isinstance(total, Series)
     assert total.points == {0.0: 3.0, 60.0: 5.0}
+    every = _evaluate("SUM(METRICS())", a=a, b=b)
+    assert isinstance(every, Series)
+    assert every.points == {0.0: 3.0, 60.0: 5.0}
 
 
 def test_unsupported_function_is_a_clear_error_naming_it() -> None:
@@ -111,13 +169,13 @@ def test_unsupported_function_is_a_clear_error_naming_it() -> None:
 
 
 def test_unknown_metric_id_is_a_clear_error_listing_the_known_ones() -> None:
-    with pytest.raises(ExpressionError, match=r"'missing' is not a metric id of this graph \(m\)"):
+    with pytest.raises(ExpressionError, match=r"'missing' is not a metric id of this request \(m"):
         _evaluate("missing * 2", m=_series({0.0: 1.0}))
 
 
-@pytest.mark.parametrize("expression", ["m +", "(m", "m m", "m $ 2", "PERIOD(m"])
+@pytest.mark.parametrize("expression", ["m +", "(m", "m m", "m $ 2", "PERIOD(m", "", "'text'"])
 def test_malformed_expressions_are_errors(expression: str) -> None:
-    with pytest.raises(ExpressionError):
+    with pytest.raises(ExpressionError, match="metric math"):
         _evaluate(expression, m=_series({0.0: 1.0}))
 
 
