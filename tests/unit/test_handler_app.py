@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.validate import ParamValidationDecorator
 
 import contract
 from handler.ledger import BatchFailedError, NotAnS3NotificationError
@@ -367,3 +370,23 @@ def test_item_of_the_original_demos_schema_is_overwritten_by_the_next_event(
     item = stored(ledger_table, "report.pdf")
     assert item is not None
     assert (item["size"], item["etag"], item["sequencer"]) == (2048, "new", "0055AED6DCD90281E5")
+
+
+def test_init_leaves_the_collector_running_and_what_it_built_frozen(app: ModuleType) -> None:
+    # The collector pauses only while the handler initialises (its cold start).
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 0
+
+
+def test_a_failed_init_leaves_the_collector_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TABLE_NAME")
+    sys.modules.pop("handler.app", None)
+    with pytest.raises(RuntimeError, match="TABLE_NAME is not set"):
+        importlib.import_module("handler.app")
+    assert gc.isenabled()
+
+
+def test_request_validation_is_left_to_dynamodb(app: ModuleType) -> None:
+    # botocore's client-side pass (a validating wrapper around the request serializer) costs
+    # ~0.1 ms per put; DynamoDB validates every request on arrival.
+    assert not isinstance(app.repository._client._serializer, ParamValidationDecorator)
