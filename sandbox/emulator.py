@@ -1,7 +1,9 @@
 """The AWS emulator: moto's server app on 127.0.0.1, in a thread we can stop and close.
 
-moto's ThreadedMotoServer shuts the serve loop down but never closes the listening
-socket, so the port would stay bound after `stop()`; this wrapper closes it.
+The listening socket is bound here, before the server starts: a taken port is an OSError
+the caller reports (werkzeug would print and call `sys.exit`), the port is known as soon
+as the constructor returns (no pick-then-rebind race with another process), and `stop()`
+closes it.
 
 Two of moto's per-request costs are taken out here (see `_Dispatcher` and
 `_fast_sqs_clock`); both are the emulator's, not AWS's. (werkzeug's server, under moto,

@@ -10,11 +10,17 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from hypothesis import settings
 
 from app import build_app
 from config.settings import cdk_json_context
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+# Hypothesis's per-example deadline is a timing assertion: on a loaded 2-core CI machine a
+# slow example fails a correct property. Speed is measured by `make bench`, not here.
+settings.register_profile("no-deadline", deadline=None)
+settings.load_profile("no-deadline")
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
