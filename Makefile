@@ -80,7 +80,7 @@ drill: install synth
 # The calibration study behind README's table: releases x traffic levels x seeds, on the
 # drill's model path (a few minutes). Results: bench-results/drill-matrix.{md,json}.
 drill-matrix: install synth
-	$(BIN)/python -m sandbox.drill_matrix
+	$(BIN)/python -m sandbox.drill.matrix
 
 # Synth first: the burst section runs the sandbox from cdk.out. Results: bench-results/.
 bench: install synth

@@ -14,7 +14,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 import contract
-from sandbox import arguments, drill_cli, settings
+from sandbox import arguments, settings
 from sandbox.console import commands as console_commands
 from sandbox.control import (
     STATE_PATH,
@@ -26,6 +26,7 @@ from sandbox.control import (
     remove_state,
     write_state,
 )
+from sandbox.drill import cli as drill_cli
 from sandbox.faults import Faults
 from sandbox.sandbox import Sandbox
 from sandbox.template import TemplateError, stale_sources

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox
-from sandbox.drill import NEW, DrillOptions, DrillResult, Rehearsal
-from sandbox.drill_fault import Fault
+from sandbox.drill.fault import Fault
+from sandbox.drill.rehearsal import NEW, DrillOptions, DrillResult, Rehearsal
 from sandbox.outbox import read_outbox
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.deployment import EventRule, deployment_event, traffic_shifting
-from sandbox.drill_fault import Fault, Plan
+from sandbox.drill.fault import Fault, Plan
 from sandbox.template import TemplateError
 
 
@@ -108,7 +108,7 @@ def test_error_share_fails_about_that_share() -> None:
 
 
 def test_matrix_cells_say_what_caught_the_release_and_when() -> None:
-    from sandbox.drill_matrix import Cell
+    from sandbox.drill.matrix import Cell
 
     assert Cell("x", 10, 5, by_hook=0, alarm_minutes=()).text(clean=False) == "missed 5/5"
     mixed = Cell("x", 10, 5, by_hook=1, alarm_minutes=(2, 3))

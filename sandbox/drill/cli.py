@@ -10,9 +10,9 @@ from pathlib import Path
 from sandbox import settings
 from sandbox.alarms import UnsupportedAlarmError
 from sandbox.console import commands as console_commands
-from sandbox.drill import PROFILES, DrillOptions, DrillResult, Rehearsal
-from sandbox.drill_fault import Fault
-from sandbox.drill_report import render_emails, render_timeline, verdict, write_json
+from sandbox.drill.fault import Fault
+from sandbox.drill.rehearsal import PROFILES, DrillOptions, DrillResult, Rehearsal
+from sandbox.drill.report import render_emails, render_timeline, verdict, write_json
 from sandbox.template import TemplateError
 
 OUTBOX_DIR = Path(settings.SANDBOX_STATE_DIR) / "outbox"

@@ -1,7 +1,7 @@
 """The release drill: a CodeDeploy canary of the function, rehearsed offline on a simulated clock.
 
 Version 1 is the function as built, live on the alias; version 2 is the same asset with
-a fault (:mod:`sandbox.drill_fault`). Uploads arrive at a steady or bursty rate; each is
+a fault (:mod:`sandbox.drill.fault`). Uploads arrive at a steady or bursty rate; each is
 a real PutObject into the sandbox's bucket whose S3 event the alias routes by weight to a
 version, which runs the real handler in its own execution environment. Lambda's async
 retries (1 minute, then 2 minutes later, through the alias again) and the on-failure
@@ -49,7 +49,6 @@ from types import ModuleType
 from typing import Any, Protocol
 
 import contract
-from sandbox import drill_fault
 from sandbox.alarms import ALARM, OK, AlarmDefinition, evaluate, read_alarm
 from sandbox.deployment import (
     FAILURE,
@@ -60,6 +59,7 @@ from sandbox.deployment import (
     deployment_event,
     read_release,
 )
+from sandbox.drill import fault as drill_fault
 from sandbox.metrics import LAMBDA_NAMESPACE, MetricStore, record_lambda_invocation
 from sandbox.outbox import CLOUDWATCH, EVENTBRIDGE, Outbox, region_name
 from sandbox.runtime import FunctionIdentity, FunctionWorker, failure_record, lambda_context
@@ -408,7 +408,7 @@ class Drill:
         self.minutes[index].events.append(text)
 
     def timeline(self) -> list[dict[str, Any]]:
-        """One row per simulated minute (columns: see sandbox.drill_report)."""
+        """One row per simulated minute (columns: see sandbox.drill.report)."""
         names, store = self.names, self.store
         alias = {"FunctionName": names.function, "Resource": f"{names.function}:{names.alias}"}
 

@@ -1,6 +1,6 @@
 """What a drill shows: the minute-by-minute timeline, the verdict line, the e-mails, JSON.
 
-Timeline columns (rows from :meth:`sandbox.drill.Drill.timeline`): the simulated minute
+Timeline columns (rows from :meth:`sandbox.drill.rehearsal.Drill.timeline`): the simulated minute
 (UTC) and its offset from the deployment's start; the share of traffic on version 2 at
 the minute's end; invocations/errors of each version through the alias (Lambda's
 ExecutedVersion dimension); p99 duration of the alias (ms); each gating alarm's state
@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sandbox.drill import NEW, OLD, DrillOptions, DrillResult
+from sandbox.drill.rehearsal import NEW, OLD, DrillOptions, DrillResult
 from sandbox.outbox import render_email
 
 

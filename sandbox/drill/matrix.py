@@ -11,7 +11,7 @@ runs (the fault's rules decide failures; durations are modelled). 1,000 real upl
 minute for ten simulated minutes would take far longer than the study's budget on a
 laptop; the drill itself (`make drill`) keeps the real-upload path.
 
-    python -m sandbox.drill_matrix [--seeds 3] [--clean-seeds 10] [--output bench-results]
+    python -m sandbox.drill.matrix [--seeds 3] [--clean-seeds 10] [--output bench-results]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import settings
-from sandbox.drill import DrillOptions, DrillResult, Rehearsal
-from sandbox.drill_fault import Fault
+from sandbox.drill.fault import Fault
+from sandbox.drill.rehearsal import DrillOptions, DrillResult, Rehearsal
 
 TRAFFIC = (1.0, 10.0, 100.0, 1000.0)
 # (label, fault, background errors): what the study releases.
@@ -129,7 +129,7 @@ def markdown(cells: list[Cell]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.drill_matrix", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox.drill.matrix", description=__doc__)
     parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"))
     parser.add_argument("--seeds", type=int, default=3, help="runs per bad release and traffic")
     parser.add_argument("--clean-seeds", type=int, default=10, help="runs of the clean release")
