@@ -246,19 +246,22 @@ def _started(args: argparse.Namespace) -> Iterator[Sandbox]:
 
 
 class _Progress:
-    """A one-line spinner on stderr (plain lines when stderr is not a terminal)."""
+    """A one-line spinner on stderr; when stderr is not a terminal (a log file, CI), a plain
+    line only when the counts change, at most one every 2 s, so an idle `up` logs nothing."""
 
     def __init__(self) -> None:
         self._tick = 0
         self._last = 0.0
+        self._printed = ""
         self._tty = sys.stderr.isatty()
 
     def __call__(self, line: str) -> None:
         self._tick += 1
         if self._tty:
             print(f"\r{SPINNER[self._tick % len(SPINNER)]} {line}\033[K", end="", file=sys.stderr)
-        elif time.monotonic() - self._last > 2:
+        elif line != self._printed and time.monotonic() - self._last > 2:
             self._last = time.monotonic()
+            self._printed = line
             print(f"... {line}", file=sys.stderr)
 
     def done(self) -> None:
