@@ -264,7 +264,7 @@ class ContextReader:
                 f"{value!r} is not an AWS region name (such as {REGION_EXAMPLE}, "
                 f"{EXAMPLE_REGIONS['aws-cn']}, {EXAMPLE_REGIONS['aws-us-gov']} or "
                 f"{EXAMPLE_REGIONS['aws-eusc']})",
-                REGION_EXAMPLE,
+                None,  # the problem already lists examples, one per partition
             )
         return self.string(key, re.compile(r"."), "an AWS region name", REGION_EXAMPLE)
 
