@@ -16,7 +16,7 @@ import sys
 import aws_cdk as cdk
 
 import contract
-from compliance import add_compliance_checks
+from compliance.nag import add_compliance_checks
 from config.settings import (
     ConfigError,
     Context,

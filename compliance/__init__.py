@@ -1,5 +1,6 @@
-"""cdk-nag over the whole app, and the one way this project acknowledges a finding."""
+"""Compliance checks: cdk-nag over the whole app and its acknowledgements (`nag`), the IAM
+policy linter over every template (`policies`), and the finding report (`report`).
 
-from compliance.nag import acknowledge, add_compliance_checks, arn_partition, logical_id
-
-__all__ = ["acknowledge", "add_compliance_checks", "arn_partition", "logical_id"]
+Nothing is imported here: `python -m compliance.policies` and `compliance.report` read
+`cdk.out` and must not start the CDK's Node runtime that `compliance.nag` needs.
+"""

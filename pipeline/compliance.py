@@ -14,7 +14,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_codebuild as codebuild
 from constructs import IConstruct
 
-from compliance import acknowledge, arn_partition, logical_id
+from compliance.nag import acknowledge, arn_partition, logical_id
 
 if TYPE_CHECKING:  # the stack calls in here once its pipeline is built
     from pipeline.stack import PipelineStack

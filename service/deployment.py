@@ -20,7 +20,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 import contract
-from compliance import acknowledge, logical_id
+from compliance.nag import acknowledge, logical_id
 from service import settings
 from service.functions import python_function
 

@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from compliance import acknowledge
+from compliance.nag import acknowledge
 from service import settings
 
 # One runtime for every function: the one the pinned Powertools layer is published for.

@@ -28,7 +28,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 import contract
-from compliance import acknowledge, logical_id
+from compliance.nag import acknowledge, logical_id
 from config.settings import StageConfig
 from service import settings
 from service.alarms import RunbookLinks, ServiceAlarms, Watched

@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 import contract
-from compliance import logical_id
+from compliance.nag import logical_id
 from service.alarms import (
     CANARY_ERROR_RATE_PERCENT,
     CANARY_MIN_ERRORS,

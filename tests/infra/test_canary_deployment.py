@@ -11,7 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 import contract
-from compliance import logical_id
+from compliance.nag import logical_id
 from service.alarms import CATALOGUE
 from service.settings import LOG_RETENTION_DAYS
 from stage import LedgerStage

@@ -16,8 +16,8 @@ from cfnlint.api import ManualArgs, lint_file
 
 import contract
 from app import build_app
-from compliance import acknowledge, policies
-from compliance.nag import MIN_REASON_LENGTH
+from compliance import policies
+from compliance.nag import MIN_REASON_LENGTH, acknowledge
 from compliance.report import Finding, read_findings
 from config.settings import cdk_json_context, load_app_config, load_pipeline_config
 from stage import LedgerStage
