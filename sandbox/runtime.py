@@ -381,7 +381,8 @@ class LambdaRuntime:
         """Replay the failure queue through a fresh environment of this function.
 
         `endpoint_url` replaces the function's AWS endpoint for the redrive (the emulator
-        itself, bypassing the fault proxy). Counts what it recorded in ``stats.redriven``.
+        itself, bypassing the fault proxy). Counts what it recorded in ``stats.redriven``;
+        each replay is published (observer, so metrics) as any invocation of the alias.
         """
         if self._failure_queue is None:
             return RedriveResult()
@@ -390,12 +391,11 @@ class LambdaRuntime:
             environment["AWS_ENDPOINT_URL"] = endpoint_url
         worker = self.new_worker(environment)
         try:
-
-            def invoke(event: Any) -> Answer:
-                context = lambda_context(self.spec, self.identity)
-                return worker.invoke(event, context, float(self.spec.timeout_seconds))
-
-            result = redrive_failures(self._sqs, self._failure_queue, invoke)
+            # Each replay is an invocation of the alias like any other (the runbook's
+            # `aws lambda invoke`): its metrics are published as for any invocation.
+            result = redrive_failures(
+                self._sqs, self._failure_queue, lambda event: self._invoke(worker, event)
+            )
         finally:
             worker.close()
         with self._condition:  # `up`'s counters include what the redrive did
@@ -493,13 +493,18 @@ class LambdaRuntime:
             invocation.condition = "EventAgeExceeded"
         if invocation.condition is None:
             invocation.attempts += 1
-            context = lambda_context(self.spec, self.identity)
-            started_at = time.time()
-            answer = worker.invoke(invocation.event, context, float(self.spec.timeout_seconds))
-            self._observe(answer, started_at)
+            answer = self._invoke(worker, invocation.event)
             if self._settle(invocation, answer):
                 return
         self._to_failure_queue(invocation)
+
+    def _invoke(self, worker: FunctionWorker, event: Any) -> Answer:
+        """One invocation of the function in `worker`, told to the observer (metrics)."""
+        context = lambda_context(self.spec, self.identity)
+        started_at = time.time()
+        answer = worker.invoke(event, context, float(self.spec.timeout_seconds))
+        self._observe(answer, started_at)
+        return answer
 
     def _settle(self, invocation: _Invocation, answer: Answer) -> bool:
         """Count an attempt's answer; False when the event is bound for the failure queue."""
