@@ -331,25 +331,37 @@ def _threshold_state(
     filled: int = 0,
     gap: int = 0,
 ) -> tuple[str, str]:
-    """ALARM when breaching datapoints (real + `filled`) reach M, else OK; with the reason."""
+    """ALARM when breaching datapoints (real + `filled`) reach M, else OK; with the reason.
+
+    The reason is worded as CloudWatch's StateReason (see its alarm history):
+    "Threshold Crossed: 2 out of the last 3 datapoints [100.0 (30/11/26 13:43:00), ...] were
+    greater than or equal to the threshold (5.0) (minimum 2 datapoints for OK -> ALARM
+    transition)." It lists only the datapoints that decided the new state (the breaching ones
+    for ALARM, the others, "were not ...", for OK), newest first. Leaving ALARM takes
+    N - M + 1 non-breaching datapoints. The transition names `current_state`, the real old
+    state; a re-evaluation that keeps the state has no transition to name.
+    """
     n, m = alarm.evaluation_periods, alarm.datapoints_to_alarm
-    phrase = _COMPARISONS[alarm.comparison][1]
-    count = len(breaching) + filled
-    threshold = f"the threshold ({alarm.threshold!r})"
     missing = ""
     if gap:
         label = _MISSING_LABELS.get(alarm.treat_missing_data, "Missing")
         missing = f" and {gap} missing datapoint{_s(gap)} {_were(gap)} treated as [{label}]"
-    if count >= m:
-        return ALARM, (
-            f"Threshold Crossed: {count} out of the last {n} datapoints [{_points(breaching)}] "
-            f"{_were(count)} {phrase} {threshold}{missing} (minimum {m} datapoint{_s(m)} for "
-            f"{current_state} -> ALARM transition)."
-        )
-    return OK, (
-        f"Threshold Crossed: {len(evaluated)} datapoint{_s(len(evaluated))} "
-        f"[{_points(list(evaluated))}]{missing} {_were(len(evaluated))} not {phrase} {threshold}."
+    if len(breaching) + filled >= m:
+        state, listed, count, minimum, negation = ALARM, breaching, len(breaching) + filled, m, ""
+    else:
+        listed = [p for p in evaluated if not alarm.breaches(p[1])]
+        filled_calm = gap if alarm.treat_missing_data == NOT_BREACHING else 0
+        state, count, minimum, negation = OK, len(listed) + filled_calm, n - m + 1, "not "
+    reason = (
+        f"Threshold Crossed: {count} out of the last {n} datapoints [{_points(listed)}] "
+        f"{_were(count)} {negation}{_COMPARISONS[alarm.comparison][1]} "
+        f"the threshold ({alarm.threshold!r}){missing}"
     )
+    if current_state != state:
+        reason += (
+            f" (minimum {minimum} datapoint{_s(minimum)} for {current_state} -> {state} transition)"
+        )
+    return state, reason + "."
 
 
 def _points(points: list[tuple[float, float]] | tuple[tuple[float, float], ...]) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import arguments, settings
+from sandbox.alarms import INSUFFICIENT_DATA
 from sandbox.console.console import ConsoleServer, ConsoleSources, write_snapshot
 
 OUTBOX_DIR = Path(settings.SANDBOX_STATE_DIR) / "outbox"
@@ -40,9 +41,12 @@ def sources(
     args: argparse.Namespace,
     outbox: Path = OUTBOX_DIR,
     clock: Callable[[], float] = time.time,
+    initial_alarm_state: str = INSUFFICIENT_DATA,
 ) -> ConsoleSources:
     """The console of a started sandbox, from the same cdk.out it was deployed from."""
-    return ConsoleSources.of(sb, args.cdk_out, outbox, clock=clock)
+    return ConsoleSources.of(
+        sb, args.cdk_out, outbox, clock=clock, initial_alarm_state=initial_alarm_state
+    )
 
 
 def write_dashboard(
@@ -50,15 +54,17 @@ def write_dashboard(
     args: argparse.Namespace,
     outbox: Path = OUTBOX_DIR,
     clock: Callable[[], float] = time.time,
+    initial_alarm_state: str = INSUFFICIENT_DATA,
 ) -> bool:
     """Write `--dashboard` if given, as of `clock()` (a drill's: the end of its simulated
-    time); False (after saying why) when a widget can't be drawn."""
+    time), alarms starting in `initial_alarm_state` (a drill's: the state its alarms start
+    in); False (after saying why) when a widget can't be drawn."""
     path: Path | None = args.dashboard
     if path is None:
         return True
     if sb.service_metrics is not None:
         sb.service_metrics.sample()  # queue depth and bucket size as of now
-    errors = write_snapshot(sources(sb, args, outbox, clock), path)
+    errors = write_snapshot(sources(sb, args, outbox, clock, initial_alarm_state), path)
     for error in errors:
         print(f"sandbox: dashboard: {error}", file=sys.stderr)
     print(f"Dashboard snapshot: {path} (open it in a browser; it needs no network)")

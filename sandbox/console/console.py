@@ -20,6 +20,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 import contract
 from sandbox import settings
+from sandbox.alarms import INSUFFICIENT_DATA
 from sandbox.console.dashboard import Dashboard, load_dashboard
 from sandbox.console.deployed import DeployedService, deployed_attributes, pseudo_parameters
 from sandbox.console.page import PLOTLY_SCRIPT_PATH, AlarmStatus, Panels, render_page
@@ -56,13 +57,16 @@ class ConsoleSources:
         cdk_out: Path,
         outbox: Path,
         clock: Callable[[], float] = time.time,
+        initial_alarm_state: str = INSUFFICIENT_DATA,
     ) -> ConsoleSources:
         """The console of a started sandbox.Sandbox: its dashboard, metrics, alarms (evaluated
-        by sandbox.alarms at `clock`'s time), ledger."""
+        by sandbox.alarms at `clock`'s time, from `initial_alarm_state`), ledger."""
         service: DeployedService = sb
         physical, pseudo = deployed_attributes(service), pseudo_parameters(service)
         dashboard = load_dashboard(cdk_out, service.template.stack_name, physical, pseudo)
-        board = AlarmBoard(service.template, physical, pseudo, sb.metrics, clock)
+        board = AlarmBoard(
+            service.template, physical, pseudo, sb.metrics, clock, initial_state=initial_alarm_state
+        )
         return cls(
             dashboard=dashboard,
             store=sb.metrics,

@@ -33,7 +33,10 @@ class AlarmBoard:
     the console asks, remembering each state between asks as CloudWatch does.
 
     An alarm the evaluator can't read (an unsupported statistic or function) is listed as
-    INSUFFICIENT_DATA with the evaluator's reason, never hidden.
+    INSUFFICIENT_DATA with the evaluator's reason, never hidden. Alarms start in
+    `initial_state`: INSUFFICIENT_DATA for a freshly deployed sandbox (a new CloudWatch alarm),
+    the drill's OK for a drill's snapshot, so the reason names the same transition as the
+    drill's e-mails. As CloudWatch's StateReason, the reason is the last state change's.
     """
 
     def __init__(
@@ -43,6 +46,8 @@ class AlarmBoard:
         pseudo: Mapping[str, str],
         store: MetricStore,
         clock: Callable[[], float] = time.time,
+        *,
+        initial_state: str = INSUFFICIENT_DATA,
     ) -> None:
         resolver = BodyResolver(physical, {}, pseudo)
         self._store = store
@@ -62,7 +67,8 @@ class AlarmBoard:
                 name = alarm_name(logical_id, resource)
                 description = str(properties.get("AlarmDescription", ""))
                 self._unreadable[name] = (description, f"Not evaluated: {error}")
-        self._states = {alarm.name: (INSUFFICIENT_DATA, "") for alarm in self._alarms}
+        # name -> (state, when it changed, the reason of that change)
+        self._states = {alarm.name: (initial_state, "", "") for alarm in self._alarms}
 
     def statuses(self) -> list[AlarmStatus]:
         """Every alarm's state as of now, sorted by name."""
@@ -73,7 +79,7 @@ class AlarmBoard:
         ]
         with self._lock:
             for alarm in self._alarms:
-                old_state, changed = self._states[alarm.name]
+                old_state, changed, reason = self._states[alarm.name]
                 try:
                     evaluation = evaluate(alarm, self._store, now, old_state)
                 except (UnsupportedAlarmError, ExpressionError, ValueError) as error:
@@ -87,14 +93,15 @@ class AlarmBoard:
                         )
                     )
                     continue
-                if evaluation.state != old_state:
-                    changed = _iso(now)
-                self._states[alarm.name] = (evaluation.state, changed)
+                if evaluation.state != old_state or not reason:
+                    changed = _iso(now) if evaluation.state != old_state else changed
+                    reason = evaluation.reason
+                self._states[alarm.name] = (evaluation.state, changed, reason)
                 listed.append(
                     AlarmStatus(
                         alarm.name,
                         evaluation.state,
-                        evaluation.reason,
+                        reason,
                         runbook_url(alarm.description),
                         alarm.description,
                         changed,

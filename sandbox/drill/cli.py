@@ -11,7 +11,13 @@ from sandbox import settings
 from sandbox.alarms import UnsupportedAlarmError
 from sandbox.console import commands as console_commands
 from sandbox.drill.fault import Fault
-from sandbox.drill.rehearsal import PROFILES, DrillOptions, DrillResult, Rehearsal
+from sandbox.drill.rehearsal import (
+    INITIAL_ALARM_STATE,
+    PROFILES,
+    DrillOptions,
+    DrillResult,
+    Rehearsal,
+)
 from sandbox.drill.report import render_emails, render_timeline, verdict, write_json
 from sandbox.template import TemplateError
 
@@ -129,7 +135,9 @@ def _rehearse(args: argparse.Namespace, options: DrillOptions) -> tuple[DrillRes
     with Sandbox(args.cdk_out, function_log=log, start_runtime=False) as sandbox:
         result = rehearsal.run(sandbox)
         end = result.minutes[-1].start + 60 if result.minutes else time.time()
-        drawn = console_commands.write_dashboard(sandbox, args, args.outbox, lambda: end)
+        drawn = console_commands.write_dashboard(
+            sandbox, args, args.outbox, lambda: end, INITIAL_ALARM_STATE
+        )
     return result, drawn
 
 

@@ -73,6 +73,7 @@ from sandbox.template import (
 
 OLD, NEW = "1", "2"
 RETRY_DELAYS_SECONDS = (60, 120)  # Lambda: 1 minute before the 2nd attempt, 2 before the 3rd
+INITIAL_ALARM_STATE = OK  # a running service's alarms (README: alarms start in OK)
 EVALUATION_OFFSET_SECONDS = 1.0  # alarms run just after a minute ends (publishing delay)
 ASYNC_START_SECONDS = 0.1  # from the S3 event to the invocation
 BURST_SECONDS = 5.0  # --profile bursty: a minute's uploads arrive within its first 5 s
@@ -212,7 +213,7 @@ class Drill:
         self.deployment_id = "d-" + "".join(
             naming.choices(string.ascii_uppercase + string.digits, k=9)
         )
-        self.alarm_states = {alarm.name: OK for alarm in alarms}  # a running service's alarms
+        self.alarm_states = {alarm.name: INITIAL_ALARM_STATE for alarm in alarms}
         self.minutes: list[MinuteState] = []
         self.invocations = {OLD: 0, NEW: 0}
         self.errors = {OLD: 0, NEW: 0}

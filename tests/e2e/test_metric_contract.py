@@ -287,3 +287,21 @@ def test_an_alarm_the_evaluator_cannot_read_is_listed_with_why(run: Sandbox) -> 
     assert status.reason.startswith("Not evaluated: ")
     assert "LessThanLowerOrGreaterThanUpperThreshold" in status.reason
     assert logical_id in resources
+
+
+@pytest.mark.parametrize("initial", ["OK", "INSUFFICIENT_DATA"])
+def test_the_console_reason_names_the_transition_from_the_state_alarms_start_in(
+    run: Sandbox, cdk_out: Path, tmp_path: Path, initial: str
+) -> None:
+    # A drill's snapshot starts its alarms in OK as the drill does (its e-mails say
+    # OK -> ALARM); a freshly deployed sandbox's alarms are new: INSUFFICIENT_DATA.
+    later = time.time() + 600
+    sources = ConsoleSources.of(
+        run, cdk_out, tmp_path / "outbox", clock=lambda: later, initial_alarm_state=initial
+    )
+    first = {alarm.name: alarm for alarm in sources.alarms()}
+    errors = next(a for name, a in first.items() if name.endswith("-function-errors"))
+    assert errors.state == "ALARM"
+    assert errors.reason.endswith(f"for {initial} -> ALARM transition).")
+    again = {alarm.name: alarm for alarm in sources.alarms()}  # no change: the reason stays
+    assert again[errors.name].reason == errors.reason

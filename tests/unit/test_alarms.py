@@ -249,3 +249,53 @@ def test_an_alarm_with_an_unsupported_expression_or_statistic_cannot_be_read() -
         simple_alarm(
             1, 1, "notBreaching", ComparisonOperator="LessThanLowerOrGreaterThanUpperThreshold"
         )
+
+
+def reason_for(values: list[float], m: int, n: int, current: str) -> tuple[str, str]:
+    """(state, reason) after per-minute values written oldest first from T0 (14/11/23 22:14)."""
+    store = MetricStore()
+    for index, value in enumerate(values):
+        store.put("NS", "M", {"FunctionName": FN}, value, T0 + 60 * index + 1)
+    evaluation = evaluate(simple_alarm(m, n, "notBreaching"), store, T0 + 60 * len(values), current)
+    return evaluation.state, evaluation.reason
+
+
+def test_alarm_reason_lists_only_the_breaching_datapoints_newest_first() -> None:
+    # CloudWatch's StateReason wording (alarm history), threshold 1.0, 2 of 3.
+    assert reason_for([7.0, 0.0, 100.0], 2, 3, OK) == (
+        ALARM,
+        "Threshold Crossed: 2 out of the last 3 datapoints [100.0 (14/11/23 22:16:00), "
+        "7.0 (14/11/23 22:14:00)] were greater than or equal to the threshold (1.0) "
+        "(minimum 2 datapoints for OK -> ALARM transition).",
+    )
+
+
+def test_ok_reason_lists_only_the_datapoints_that_did_not_breach() -> None:
+    # The defect: OK listed 100.0 among datapoints "not greater than or equal to" 1.0.
+    # Leaving ALARM on 2 of 3 takes 3 - 2 + 1 = 2 non-breaching datapoints.
+    assert reason_for([0.0, 0.0, 100.0], 2, 3, ALARM) == (
+        OK,
+        "Threshold Crossed: 2 out of the last 3 datapoints [0.0 (14/11/23 22:15:00), "
+        "0.0 (14/11/23 22:14:00)] were not greater than or equal to the threshold (1.0) "
+        "(minimum 2 datapoints for ALARM -> OK transition).",
+    )
+    assert reason_for([0.0], 1, 1, ALARM) == (
+        OK,
+        "Threshold Crossed: 1 out of the last 1 datapoints [0.0 (14/11/23 22:14:00)] was not "
+        "greater than or equal to the threshold (1.0) "
+        "(minimum 1 datapoint for ALARM -> OK transition).",
+    )
+
+
+@pytest.mark.parametrize("old", [OK, INSUFFICIENT_DATA])
+def test_reason_names_the_real_old_state_of_the_transition(old: str) -> None:
+    state, reason = reason_for([5.0], 1, 1, old)
+    assert state == ALARM
+    assert reason.endswith(f"(minimum 1 datapoint for {old} -> ALARM transition).")
+
+
+def test_a_state_kept_names_no_transition() -> None:
+    state, reason = reason_for([5.0], 1, 1, ALARM)
+    assert state == ALARM
+    assert "transition" not in reason
+    assert reason.endswith("was greater than or equal to the threshold (1.0).")
