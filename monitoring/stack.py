@@ -22,6 +22,7 @@ from cdk_monitoring_constructs import (
 from constructs import Construct
 
 import contract
+from service.alarms import CATALOGUE
 from service.settings import S3_REQUEST_METRICS_ID
 from service.stack import ServiceStack
 
@@ -37,13 +38,15 @@ DASHBOARD_LATENCY_PERCENTILES = ("p50", "p90", "p99")
 FULL_WIDTH = 24
 ALARM_STATUS_HEIGHT = 4
 
+# Named from the alarm catalogue (its gating rows), so the text can't go stale.
+GATING_ALARMS = ", ".join(f"`{row.what}`" for row in CATALOGUE if row.gates)
 HOW_TO_READ = f"""\
 **Reading this during a deployment.** New code takes 10% of the \
 `{contract.ALIAS_NAME}` alias's traffic
-for 5 minutes. *Alarms*: if an alarm gating the deployment (function errors, latency,
-throttles) goes to ALARM, CodeDeploy rolls back by itself. *Per version*: the old and the new
-version are two lines; compare errors and duration, not invocations (the new one gets a
-tenth). *Business flow*: files recorded should follow uploads; a growing gap or record
+for 5 minutes. *Alarms*: if an alarm gating the deployment ({GATING_ALARMS}) goes to ALARM,
+CodeDeploy rolls back by itself; the other alarms page and do not gate. *Per version*: the old
+and the new version are two lines; compare errors and duration, not invocations (the new one
+gets a tenth). *Business flow*: files recorded should follow uploads; a growing gap or record
 failures means events are failing and will reach the failure queue after Lambda's retries."""
 
 

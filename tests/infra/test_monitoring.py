@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -303,3 +304,24 @@ def test_cross_stack_reads_sit_where_cloudformation_and_cfn_lint_accept_them(
     positions = _stack_outputs_read_inside(monitoring_template.to_json()["Resources"])
     assert positions
     assert set(positions) <= {"", "Fn::Join", "Fn::Select"}
+
+
+def test_how_to_read_names_the_alarms_the_deployment_group_is_gated_by(
+    widgets: list[dict[str, Any]], service_template: Template
+) -> None:
+    texts = [w["properties"]["markdown"] for w in widgets if w["type"] == "text"]
+    (markdown,) = [text for text in texts if "gating" in text]
+    named = re.search(r"an alarm gating the deployment \(([^)]*)\)", markdown)
+    assert named is not None, markdown
+    in_text = set(re.findall(r"`([^`]+)`", named.group(1)))
+    (group,) = service_template.find_resources("AWS::CodeDeploy::DeploymentGroup").values()
+    alarms = service_template.find_resources("AWS::CloudWatch::Alarm")
+    gating = {
+        alarms[_render(alarm["Name"], {})]["Properties"]["AlarmName"]
+        for alarm in group["Properties"]["AlarmConfiguration"]["Alarms"]
+    }
+    # The alarm names end with the catalogue's `what` ("upload-ledger-<stage>-<what>").
+    assert {name for name in gating if any(name.endswith(f"-{w}") for w in in_text)} == gating
+    assert len(in_text) == len(gating)
+    assert "canary-new-version-error-rate" in in_text
+    assert "function-errors" not in in_text  # it pages; it does not gate
