@@ -1,15 +1,20 @@
 """argparse types for the sandbox's options: each refuses what the sandbox can't use.
 
 A bad value is a usage error that names the value and the range it takes, for example
-`argument --port: '99999' is not a port: give 1 to 65535, or 0 for a free one`.
+`argument --port: '99999' is not a port: give 1 to 65535, or 0 for a free one`. Output
+files are checked here too, so a bad path fails before a run, not after it.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 MAX_PORT = 65535
+# A drill simulates every upload of its ~15 minutes: 10,000/min is ~150,000 invocations,
+# well past any canary's alarm thresholds and still within the machine's memory.
+MAX_UPLOADS_PER_MINUTE = 10_000
 
 
 def share(text: str) -> float:
@@ -26,6 +31,29 @@ def seconds(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a delay: give seconds, 0 or more")
     return value
+
+
+def uploads_per_minute(text: str) -> float:
+    """Upload traffic: finite, more than 0, at most MAX_UPLOADS_PER_MINUTE."""
+    value = number(text)
+    if not (math.isfinite(value) and 0 < value <= MAX_UPLOADS_PER_MINUTE):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a traffic rate: give uploads per minute, "
+            f"more than 0 and at most {MAX_UPLOADS_PER_MINUTE:,}"
+        )
+    return value
+
+
+def output_file(text: str) -> Path:
+    """A file to write at the end of a run: not a directory, in a folder that exists."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory: give a file name in it")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the folder {str(path.parent)!r} does not exist: create it first"
+        )
+    return path
 
 
 def port(text: str) -> int:

@@ -6,8 +6,11 @@ forwards when a deployment fails or is stopped. The drill writes it; the console
 
 Format (stable: the console and tests read it). Directory `.sandbox/outbox/`, one file
 per message, named `<UTC time YYYYMMDDTHHMMSSZ>-<sequence, 4 digits>-<source>.json`, so
-a plain sort is the order they were sent. Each file holds the SNS notification as SNS
-delivers it to an HTTP/SQS subscriber, plus who sent it:
+a plain sort is the order they were sent. The directory holds one drill's messages: a
+drill starts by clearing the messages an earlier one left (:meth:`Outbox.clear`, only
+files named so), and numbers its own from 0001, so a sequence number is unique in it.
+Each file holds the SNS notification as SNS delivers it to an HTTP/SQS subscriber, plus
+who sent it:
 
     {
       "Type": "Notification",
@@ -90,6 +93,16 @@ class Outbox:
         self._sequence = itertools.count(1)
         self.sent: list[Notification] = []
 
+    def clear(self) -> int:
+        """Remove the messages an earlier run left (only files named as this outbox names
+        them, so other files in a chosen --outbox directory stay); how many were removed."""
+        removed = 0
+        for source in (CLOUDWATCH, EVENTBRIDGE):
+            for path in self.directory.glob(f"*-*-{source}.json"):
+                path.unlink()
+                removed += 1
+        return removed
+
     def send(
         self, topic_arn: str, message: str, *, subject: str | None, timestamp: float, source: str
     ) -> Path:
@@ -103,8 +116,6 @@ class Outbox:
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.fromtimestamp(timestamp, UTC).strftime("%Y%m%dT%H%M%SZ")
         path = self.directory / f"{stamp}-{next(self._sequence):04d}-{source}.json"
-        while path.exists():  # an earlier run in the same simulated second
-            path = self.directory / f"{stamp}-{next(self._sequence):04d}-{source}.json"
         path.write_text(json.dumps(notification.to_json(), indent=2) + "\n", encoding="utf-8")
         self.sent.append(notification)
         return path

@@ -20,7 +20,7 @@ OUTBOX_DIR = Path(settings.SANDBOX_STATE_DIR) / "outbox"
 def add_dashboard_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dashboard",
-        type=Path,
+        type=arguments.output_file,
         metavar="FILE.html",
         help="at the end, write the stage's dashboard (from cdk.out, with this run's metrics), "
         "alarms, notifications and ledger as one HTML file that opens offline",

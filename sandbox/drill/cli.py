@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from sandbox import settings
+from sandbox import arguments, settings
 from sandbox.alarms import UnsupportedAlarmError
 from sandbox.console import commands as console_commands
 from sandbox.drill.fault import Fault
@@ -32,27 +32,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fault",
-        default="",
+        type=_fault,
+        default=Fault(),
         metavar="FAULT",
         help="what is wrong with version 2: errors:SHARE, latency:MS, crash or keys:GLOB "
         "(default: a clean release)",
     )
     parser.add_argument(
         "--background-errors",
-        type=float,
+        type=arguments.share,
         default=0.0,
         metavar="SHARE",
         help="share of invocations failing in both versions (0..1)",
     )
     parser.add_argument(
-        "--uploads-per-minute", type=float, default=60.0, metavar="N", help="traffic (default: 60)"
+        "--uploads-per-minute",
+        type=arguments.uploads_per_minute,
+        default=60.0,
+        metavar="N",
+        help=f"traffic (default: 60, at most {arguments.MAX_UPLOADS_PER_MINUTE:,})",
     )
     parser.add_argument(
         "--profile", choices=PROFILES, default="steady", help="steady or bursty traffic"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed for routing, traffic and faults")
     parser.add_argument(
-        "--json", type=Path, metavar="FILE", help="write the timeline and verdict as JSON"
+        "--json",
+        type=arguments.output_file,
+        metavar="FILE",
+        help="write the timeline and verdict as JSON",
     )
     parser.add_argument(
         "--expect",
@@ -75,11 +83,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     console_commands.add_dashboard_option(parser)
 
 
+def _fault(text: str) -> Fault:
+    """`--fault` as argparse's type: a bad spec is a usage error before the drill starts."""
+    try:
+        return Fault.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--fault {text}: ")) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """The drill command; exit status 0/1 per --expect, 2 for bad input."""
     try:
         options = DrillOptions(
-            fault=Fault.parse(args.fault),
+            fault=args.fault,
             background_errors=args.background_errors,
             uploads_per_minute=args.uploads_per_minute,
             profile=args.profile,

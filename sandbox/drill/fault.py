@@ -23,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import json
+import math
 import os
 import random
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ ENV_SEED = "DRILL_SEED"
 ENV_HANDLER = "DRILL_HANDLER"  # the wrapped handler's entry point, from the template
 ENTRY = "drill_fault.lambda_handler"
 KINDS = ("errors", "latency", "crash", "keys")
+# Lambda's longest timeout (900 s): more latency than that can only be a timeout.
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html
+MAX_LATENCY_MS = 900_000
 
 
 class DrillFaultError(RuntimeError):
@@ -65,8 +69,10 @@ class Fault:
             return cls("errors", share=share)
         if kind == "latency":
             latency = _number(spec, argument)
-            if latency < 0:
-                raise ValueError(f"--fault {spec}: the latency must be zero or more milliseconds")
+            if not (math.isfinite(latency) and 0 <= latency <= MAX_LATENCY_MS):
+                raise ValueError(
+                    f"--fault {spec}: the latency must be 0 to {MAX_LATENCY_MS} milliseconds"
+                )
             return cls("latency", latency_ms=latency)
         if kind == "keys" and argument:
             return cls("keys", glob=argument)

@@ -95,8 +95,8 @@ class DrillOptions:
     model: bool = False
 
     def __post_init__(self) -> None:
-        if self.uploads_per_minute <= 0:
-            raise ValueError("--uploads-per-minute must be more than 0")
+        if not (math.isfinite(self.uploads_per_minute) and self.uploads_per_minute > 0):
+            raise ValueError("--uploads-per-minute must be a number more than 0")
         if not 0.0 <= self.background_errors <= 1.0:
             raise ValueError("--background-errors must be a share between 0 and 1")
         if self.profile not in PROFILES:
@@ -658,6 +658,7 @@ class Rehearsal:
             gating = []
         sns = sandbox.client("sns")
         outbox = Outbox(self.outbox_dir, sns)
+        outbox.clear()  # the outbox (and the console's notifications panel) is this drill's
         store = sandbox.metrics
         store.set_mirror(None)  # simulated timestamps stay out of the emulator's CloudWatch
         invoker = self._invoker(sandbox, template, log_path)

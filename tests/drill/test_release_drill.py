@@ -109,3 +109,17 @@ def test_the_verdict_follows_the_threshold_in_the_template(
 
     assert before.outcome == "rollback"
     assert after.outcome == "success"
+
+
+def test_each_drill_starts_with_its_own_empty_outbox(
+    drill_sandbox: Sandbox, cdk_out: Path, tmp_path: Path
+) -> None:
+    # Two drills into the same outbox: the second's snapshot and console list only its own
+    # messages, numbered from 0001 (before, the first drill's e-mails stayed beside them).
+    rehearse(drill_sandbox, tmp_path, "keys:uploads/*", model=True, cdk_out=cdk_out)
+    second = rehearse(drill_sandbox, tmp_path, "errors:1.0", model=True, cdk_out=cdk_out)
+
+    files = sorted((tmp_path / "outbox").iterdir())
+    messages = list(read_outbox(tmp_path / "outbox"))
+    assert [m["MessageId"] for m in messages] == [n.message_id for n in second.notifications]
+    assert [f.name.split("-")[1] for f in files] == [f"{n:04d}" for n in range(1, len(files) + 1)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sandbox.cli import main
@@ -23,11 +25,39 @@ from sandbox.cli import main
         (["up", "--port", "-1"], "'-1' is not a port"),
         (["faults", "--duplicate-rate", "7"], "'7' is not a share"),
         (["no-such-command"], "invalid choice"),
+        (["drill", "--uploads-per-minute", "nan"], "'nan' is not a traffic rate"),
+        (["drill", "--uploads-per-minute", "inf"], "'inf' is not a traffic rate"),
+        (["drill", "--uploads-per-minute", "1e9"], "at most 10,000"),
+        (["drill", "--uploads-per-minute", "0"], "'0' is not a traffic rate"),
+        (["drill", "--uploads-per-minute", "many"], "'many' is not a number"),
+        (["drill", "--background-errors", "nan"], "'nan' is not a share"),
+        (["drill", "--background-errors", "1.5"], "'1.5' is not a share"),
+        (["drill", "--fault", "errors:nan"], "the share must be between 0 and 1"),
+        (["drill", "--fault", "latency:nan"], "the latency must be 0 to 900000 milliseconds"),
+        (["drill", "--fault", "latency:inf"], "the latency must be 0 to 900000"),
+        (["drill", "--fault", "latency:1e12"], "the latency must be 0 to 900000"),
+        (["drill", "--fault", "boom"], "use errors:SHARE (0-1), latency:MS, crash or keys:GLOB"),
     ],
 )
 def test_bad_option_values_are_one_line_usage_errors(
     argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert_usage_error(argv, says, capsys)
+
+
+@pytest.mark.parametrize(
+    "command", [["drill", "--json"], ["drill", "--dashboard"], ["demo", "--dashboard"]]
+)
+def test_output_paths_are_checked_before_the_run(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused by the parser: the run (minutes of it) never starts, so nothing is lost.
+    assert_usage_error([*command, str(tmp_path)], "is a directory: give a file name in it", capsys)
+    missing = tmp_path / "no-such-folder" / "out.html"
+    assert_usage_error([*command, str(missing)], "does not exist: create it first", capsys)
+
+
+def assert_usage_error(argv: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(argv)
 
