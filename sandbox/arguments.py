@@ -45,14 +45,19 @@ def uploads_per_minute(text: str) -> float:
 
 
 def output_file(text: str) -> Path:
-    """A file to write at the end of a run: not a directory, in a folder that exists."""
+    """A file to write at the end of a run: not a directory; its folder is made now if missing
+    (as `mkdir -p`: `.sandbox/` does not exist before the first run), so a path that can't be
+    written is refused before the run, not after it."""
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a directory: give a file name in it")
-    if not path.parent.is_dir():
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: the folder {str(path.parent)!r} does not exist: create it first"
-        )
+            f"{text!r}: can't make the folder {str(path.parent)!r} ({error.strerror}): "
+            "give a path in a folder you can write"
+        ) from None
     return path
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import arguments
 from sandbox.cli import main
 
 
@@ -53,8 +54,18 @@ def test_output_paths_are_checked_before_the_run(
 ) -> None:
     # Refused by the parser: the run (minutes of it) never starts, so nothing is lost.
     assert_usage_error([*command, str(tmp_path)], "is a directory: give a file name in it", capsys)
-    missing = tmp_path / "no-such-folder" / "out.html"
-    assert_usage_error([*command, str(missing)], "does not exist: create it first", capsys)
+    (tmp_path / "a-file").write_text("not a folder")
+    unwritable = tmp_path / "a-file" / "out.html"
+    assert_usage_error([*command, str(unwritable)], "can't make the folder", capsys)
+
+
+def test_an_output_file_in_a_folder_not_made_yet_is_accepted_and_its_folder_made(
+    tmp_path: Path,
+) -> None:
+    # `make demo` on a fresh clone writes .sandbox/dashboard.html before .sandbox/ exists.
+    path = tmp_path / ".sandbox" / "dashboard.html"
+    assert arguments.output_file(str(path)) == path
+    assert path.parent.is_dir()
 
 
 def assert_usage_error(argv: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
