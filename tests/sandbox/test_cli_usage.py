@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from sandbox import arguments
 from sandbox.cli import main
+from tests.conftest import REPOSITORY_ROOT, RunPython
 
 
 @pytest.mark.parametrize(
@@ -78,3 +80,22 @@ def assert_usage_error(argv: list[str], says: str, capsys: pytest.CaptureFixture
     (line,) = captured.err.splitlines()
     assert says in line
     assert line.endswith("--help`)")
+
+
+def test_run_outside_the_projects_environment_says_so_in_one_line(
+    tmp_path: Path, run_python: RunPython
+) -> None:
+    # A Python whose moto can't be imported (another version, or none), as when
+    # `python -m sandbox` runs without `.venv` activated: one line, no traceback.
+    fake = tmp_path / "moto"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('not the moto the project pins')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPOSITORY_ROOT}"}
+
+    result = run_python("-m", "sandbox", "demo", "--dynamodb-error-rate", "2", env=env)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert "not the moto the project pins" in line
+    assert "source .venv/bin/activate" in line
