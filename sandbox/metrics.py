@@ -223,8 +223,12 @@ def record_lambda_invocation(
     timestamp: float,
     duration_ms: float,
     error: bool,
+    emf_lines: Iterable[str] = (),
+    emf_timestamp: float | None = None,
 ) -> None:
-    """Publish one invocation's AWS/Lambda metrics as Lambda does.
+    """Publish what AWS publishes for one invocation: Lambda's AWS/Lambda metrics, and the
+    metrics CloudWatch Logs extracts from the function's EMF log lines (`emf_lines`, stamped
+    `emf_timestamp` on a simulated clock, else with their own `_aws.Timestamp`).
 
     Invocations (1), Errors (1 or 0: Lambda publishes the outcome of every invocation) and
     Duration (milliseconds), each under the dimension sets Lambda emits for how the
@@ -239,6 +243,8 @@ def record_lambda_invocation(
         store.put(LAMBDA_NAMESPACE, "Invocations", dimensions, 1.0, timestamp, "Count")
         store.put(LAMBDA_NAMESPACE, "Errors", dimensions, float(error), timestamp, "Count")
         store.put(LAMBDA_NAMESPACE, "Duration", dimensions, duration_ms, timestamp, "Milliseconds")
+    for line in emf_lines:
+        store.put_emf(line, timestamp=emf_timestamp)
     store.flush()
 
 

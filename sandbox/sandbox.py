@@ -223,9 +223,8 @@ class Sandbox:
             timestamp=record.started_at,
             duration_ms=record.duration_ms,
             error=not record.ok,
+            emf_lines=record.emf_lines,
         )
-        for line in record.emf_lines:
-            self.metrics.put_emf(line)
         if self.service_metrics is not None:
             self.service_metrics.observe_invocation(self.function_name, record)
 

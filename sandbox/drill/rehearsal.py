@@ -295,9 +295,9 @@ class Drill:
             timestamp=now,
             duration_ms=outcome.duration_ms,
             error=not outcome.ok,
+            emf_lines=outcome.emf_lines,
+            emf_timestamp=now,
         )
-        for line in outcome.emf_lines:
-            self.store.put_emf(line, timestamp=now)
         if qualifier == self.names.alias:
             self.invocations[version] += 1
             self.errors[version] += int(not outcome.ok)
