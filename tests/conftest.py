@@ -8,14 +8,17 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+# Before aws_cdk is imported: jsii checks the Node version at import and prints its
+# end-of-life banner (as Python bytes) unless this is set. `make` exports it; a plain
+# `pytest` gets it here, once for every suite.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 import aws_cdk as cdk
 import pytest
 from hypothesis import settings
 
 from app import build_app
 from config.settings import cdk_json_context
-
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 # Hypothesis's per-example deadline is a timing assertion: on a loaded 2-core CI machine a
 # slow example fails a correct property. Speed is measured by `make bench`, not here.

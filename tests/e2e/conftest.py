@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 
 from sandbox import Faults, Sandbox
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # Lambda's retries after seconds instead of minutes keep the suite fast.
 RETRY_DELAY_SECONDS = 0.05
 

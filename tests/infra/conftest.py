@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import aws_cdk as cdk
@@ -11,8 +10,6 @@ from aws_cdk.assertions import Template
 
 from config.settings import cdk_json_context, load_app_config
 from stage import LedgerStage
-
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
 def build_stage(
