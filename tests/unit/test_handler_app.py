@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -32,6 +33,8 @@ from tests.unit.conftest import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY_1024_BYTES = "k/" + "é" * 511  # 2 + 511 * 2 = 1024 UTF-8 bytes
+# The ordering value of s3_record's default sequencer (handler/ledger.py).
+ORDER_1 = "S#" + "0055AED6DCD90281E5".ljust(64, "0")
 
 
 def scan(table: Any) -> list[dict[str, Any]]:
@@ -84,7 +87,7 @@ def test_item_has_the_contract_attributes(
         "event_name": "ObjectCreated:Put",
         "version_id": "v7",
         "sequencer": "0055AED6DCD90281E5",
-        "sequencer_order": "S#" + "0055AED6DCD90281E5".ljust(64, "0"),
+        "sequencer_order": ORDER_1,
     }
 
 
@@ -277,7 +280,83 @@ def test_logs_are_json_with_the_request_id(
     assert logs
     assert all(line["function_request_id"] == REQUEST_ID for line in logs)
     recorded = next(line for line in logs if line["message"] == "Recorded")
-    assert recorded["object_key"] == "a.txt"
+    assert recorded["recorded"] == [{"object_key": "a.txt", "order": ORDER_1}]
+
+
+def test_one_recorded_line_per_invocation_lists_every_recorded_object(
+    app: ModuleType, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The runbooks' Logs Insights queries unnest this list (one row per recorded object).
+    follow_captured_stdout(app)
+    keys = ["a.txt", "b c.txt", "d.txt"]
+    app.lambda_handler(s3_event(*(s3_record(key) for key in keys)), lambda_context)
+    recorded = [line for line in output_lines(capsys) if line.get("message") == "Recorded"]
+    assert len(recorded) == 1
+    assert recorded[0]["recorded"] == [{"object_key": key, "order": ORDER_1} for key in keys]
+    assert recorded[0]["recorded_count"] == 3
+
+
+def test_skipped_and_failed_records_keep_a_line_each_and_are_not_listed_as_recorded(
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app.lambda_handler(s3_event(s3_record("seen.txt")), lambda_context)
+    follow_captured_stdout(app)
+    capsys.readouterr()
+    event = s3_event(s3_record("seen.txt"), s3_record("new.txt"), s3_record("bad", size=-1))
+    with pytest.raises(BatchFailedError):
+        app.lambda_handler(event, lambda_context)
+    by_message: dict[str, list[dict[str, Any]]] = {}
+    for line in output_lines(capsys):
+        by_message.setdefault(line.get("message", "EMF"), []).append(line)
+    assert [line["recorded"] for line in by_message["Recorded"]] == [
+        [{"object_key": "new.txt", "order": ORDER_1}]
+    ]
+    assert [line["object_key"] for line in by_message["Skipped duplicate event"]] == ["seen.txt"]
+    assert [line["key"] for line in by_message["Record could not be recorded"]] == ["bad"]
+
+
+def runbook_queries_over_recorded_lines() -> list[str]:
+    """Every fenced block of the runbooks that filters the handler's `Recorded` lines."""
+    blocks: list[str] = []
+    for page in sorted((REPO_ROOT / "runbooks").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        blocks += re.findall(r"^ *```\w*\n(.*?)^ *```", text, re.DOTALL | re.MULTILINE)
+    return [block for block in blocks if 'message = "Recorded"' in block]
+
+
+def test_the_runbooks_recorded_queries_name_fields_the_recorded_line_has(
+    app: ModuleType, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A renamed field would leave those Logs Insights queries silently empty.
+    follow_captured_stdout(app)
+    app.lambda_handler(s3_event(s3_record("a.txt")), lambda_context)
+    line = next(line for line in output_lines(capsys) if line.get("message") == "Recorded")
+    queries = runbook_queries_over_recorded_lines()
+    assert len(queries) >= 2  # runbooks/README.md and table-throttled-requests.md
+    for query in queries:
+        unnested = re.findall(r"unnest line\.(\w+) into (\w+)", query)
+        assert unnested, query
+        for list_field, alias in unnested:
+            fields = set(re.findall(rf"\b{alias}\.(\w+)", query))
+            assert fields
+            assert fields <= set(line[list_field][0]), query
+
+
+def test_nothing_recorded_writes_no_recorded_line(
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    event = s3_event(s3_record("once.txt"))
+    app.lambda_handler(event, lambda_context)
+    follow_captured_stdout(app)
+    capsys.readouterr()
+    app.lambda_handler(event, lambda_context)
+    assert [line for line in output_lines(capsys) if line.get("message") == "Recorded"] == []
 
 
 def import_handler_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
