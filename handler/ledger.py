@@ -67,7 +67,19 @@ class NotAnS3NotificationError(ValueError):
 
 
 class LedgerWriteError(Exception):
-    """A writer could not store an entry (anything but 'an equal or newer one exists')."""
+    """A writer could not store an entry (anything but 'an equal or newer one exists').
+
+    ``request_id`` and ``status_code`` are the store's answer (DynamoDB's request id and
+    HTTP status, what AWS Support asks for) when there was one; None when the request got
+    no answer (a connection error).
+    """
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.status_code = status_code
 
 
 class WriteOutcome(Enum):
@@ -103,11 +115,16 @@ class LedgerWriter(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RecordFailure:
-    """A record that was not recorded, and why."""
+    """A record that was not recorded, and the error that stopped it."""
 
     index: int
     key: str | None
-    reason: str
+    error: InvalidRecordError | LedgerWriteError
+
+    @property
+    def reason(self) -> str:
+        """What was wrong, in one line."""
+        return str(self.error)
 
 
 @dataclass(slots=True)
@@ -297,7 +314,7 @@ def process_records(records: list[Any], writer: LedgerWriter) -> BatchResult:
             outcome = writer.put_if_newer(entry)
         except (InvalidRecordError, LedgerWriteError) as error:
             key = entry.filename if entry is not None else reported_key(raw)
-            result.failures.append(RecordFailure(index=index, key=key, reason=str(error)))
+            result.failures.append(RecordFailure(index=index, key=key, error=error))
             continue
         _bucket_for(result, outcome).append(entry)
     return result

@@ -67,20 +67,29 @@ class LedgerRepository:
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
-                return _skipped_outcome(entry, error.response.get("Item"))
-            raise LedgerWriteError(f"DynamoDB put_item failed: {error}") from error
+                return _skipped_outcome(entry, error)
+            raise LedgerWriteError(
+                f"DynamoDB put_item failed: {error}", **_answer(error)
+            ) from error
         except BotoCoreError as error:
             raise LedgerWriteError(f"DynamoDB put_item failed: {error}") from error
         return WriteOutcome.WRITTEN
 
 
-def _skipped_outcome(entry: LedgerEntry, stored: dict[str, Any] | None) -> WriteOutcome:
+def _answer(error: ClientError) -> dict[str, Any]:
+    """DynamoDB's request id and HTTP status from a refused request, for the error report."""
+    metadata = error.response.get("ResponseMetadata", {})
+    return {"request_id": metadata.get("RequestId"), "status_code": metadata.get("HTTPStatusCode")}
+
+
+def _skipped_outcome(entry: LedgerEntry, refusal: ClientError) -> WriteOutcome:
     """Duplicate or stale, only from the stored value the condition really compared.
 
     Raises :class:`LedgerWriteError` when the refusal cannot be explained by that value
     (no item returned, or one without a usable ordering value, which the condition
     accepts): the record then fails and is retried rather than silently called a skip.
     """
+    stored = refusal.response.get("Item")
     stored_order = (stored or {}).get(ORDER_ATTRIBUTE, {}).get("S")
     if isinstance(stored_order, str) and is_usable_order(stored_order):
         if stored_order == entry.order:
@@ -89,7 +98,8 @@ def _skipped_outcome(entry: LedgerEntry, stored: dict[str, Any] | None) -> Write
             return WriteOutcome.STALE
     raise LedgerWriteError(
         f"DynamoDB refused the conditional write, but the stored {ORDER_ATTRIBUTE} "
-        f"({stored_order!r}) is not an equal or newer event than {entry.order!r}"
+        f"({stored_order!r}) is not an equal or newer event than {entry.order!r}",
+        **_answer(refusal),
     )
 
 

@@ -392,33 +392,19 @@ def test_handler_imports_with_table_name_set() -> None:
 
 
 def test_dynamodb_error_is_a_record_failure_not_a_skip(
-    app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    follow_captured_stdout(app)
     ledger_table.delete()
     with pytest.raises(BatchFailedError, match="ResourceNotFoundException"):
         app.lambda_handler(s3_event(s3_record("a.txt"), s3_record("b.txt")), lambda_context)
-
-
-def test_in_lambda_tracing_patches_botocore_and_nothing_else(tmp_path: Path) -> None:
-    # As Lambda starts it: LAMBDA_TASK_ROOT set and tracing on. Patching every library
-    # the X-Ray SDK knows would import them all at cold start for nothing.
-    probe = (
-        "import handler.app\n"
-        "from aws_xray_sdk.core import patcher\n"
-        "print(sorted(patcher._PATCHED_MODULES))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"}
-    env["LAMBDA_TASK_ROOT"] = str(tmp_path)
-    completed = subprocess.run(  # noqa: S603 -- our own interpreter and code, no shell
-        [sys.executable, "-c", probe],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == "['botocore']"
+    errors = [line for line in output_lines(capsys) if line.get("level") == "ERROR"]
+    assert [line["key"] for line in errors] == ["a.txt", "b.txt"]
+    # DynamoDB's request id, for AWS Support (runbooks/table-system-errors.md).
+    assert all(line["dynamodb_request_id"] for line in errors)
 
 
 def test_the_pre_traffic_hooks_synthetic_upload_is_recorded_as_the_hook_expects(

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from handler.ledger import LedgerEntry, LedgerWriteError, WriteOutcome, order_value
 from handler.repository import LedgerRepository, to_item
@@ -60,8 +60,21 @@ def test_smaller_order_is_stale_and_leaves_the_item(
 def test_other_dynamodb_errors_raise_ledger_write_error(ledger_table: Any) -> None:
     client = boto3.client("dynamodb", region_name=REGION)
     missing = LedgerRepository(client, "no-such-table")
-    with pytest.raises(LedgerWriteError, match="ResourceNotFoundException"):
+    with pytest.raises(LedgerWriteError, match="ResourceNotFoundException") as raised:
         missing.put_if_newer(entry())
+    # DynamoDB's answer travels with the error: the request id is what AWS Support asks for.
+    assert raised.value.status_code == 400
+    assert raised.value.request_id
+
+
+def test_write_error_without_an_answer_has_no_request_id() -> None:
+    class UnreachableClient:
+        def put_item(self, **_: Any) -> None:
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.example")
+
+    with pytest.raises(LedgerWriteError, match="Could not connect") as raised:
+        LedgerRepository(UnreachableClient(), TABLE_NAME).put_if_newer(entry())
+    assert (raised.value.request_id, raised.value.status_code) == (None, None)
 
 
 def test_optional_attributes_only_when_present() -> None:
@@ -101,12 +114,18 @@ def test_refusal_unexplained_by_the_stored_item_is_an_error_not_a_skip() -> None
     # DynamoDB refused, but the item it returned holds no value the condition compared:
     # calling that a duplicate would drop the event silently.
     refused = ClientError(
-        {"Error": {"Code": "ConditionalCheckFailedException"}, "Item": {}}, "PutItem"
+        {
+            "Error": {"Code": "ConditionalCheckFailedException"},
+            "Item": {},
+            "ResponseMetadata": {"RequestId": "REQ-EXAMPLE", "HTTPStatusCode": 400},
+        },
+        "PutItem",
     )
 
     class RefusingClient:
         def put_item(self, **_: Any) -> None:
             raise refused
 
-    with pytest.raises(LedgerWriteError, match="not an equal or newer event"):
+    with pytest.raises(LedgerWriteError, match="not an equal or newer event") as raised:
         LedgerRepository(RefusingClient(), TABLE_NAME).put_if_newer(entry())
+    assert (raised.value.request_id, raised.value.status_code) == ("REQ-EXAMPLE", 400)

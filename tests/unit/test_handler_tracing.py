@@ -1,0 +1,192 @@
+"""The handler's X-Ray trace as the X-Ray daemon receives it.
+
+A fresh interpreter runs the handler as Lambda starts it (``LAMBDA_TASK_ROOT`` set,
+tracing on, a sampled ``_X_AMZN_TRACE_ID`` per invocation) against a moto table, and
+the X-Ray SDK sends its documents to a UDP socket this test reads, as the daemon would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import contract
+from local_aws import FAKE_CREDENTIALS
+from tests.unit.conftest import REGION, SERVICE_NAME, TABLE_NAME
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Tracing on (as in Lambda), and nothing of a developer's own AWS set-up.
+DROPPED = {
+    "POWERTOOLS_TRACE_DISABLED",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "_X_AMZN_TRACE_ID",
+}
+TRACE_WITH_AN_INVALID_RECORD = "1-5759e988-bd862e3fe1be46a994272793"
+TRACE_WITH_A_REFUSED_WRITE = "1-5759e988-bd862e3fe1be46a994272794"
+TRACE_WITH_ONE_RECORD = "1-5759e988-bd862e3fe1be46a994272795"
+# Run in the child: three invocations, one trace each.
+PROBE = f"""
+import os
+from moto import mock_aws
+import boto3
+import contract
+from local_aws import FakeLambdaContext, create_ledger_table
+
+def invoke(trace_id, *keys_and_sizes):
+    os.environ["_X_AMZN_TRACE_ID"] = f"Root={{trace_id}};Parent=53995c3f42cd8ad8;Sampled=1"
+    records = [
+        contract.s3_object_created_record("uploads", key, size=size, sequencer="0A")
+        for key, size in keys_and_sizes
+    ]
+    try:
+        app.lambda_handler(contract.s3_notification(*records), FakeLambdaContext())
+    except app.BatchFailedError:
+        pass
+
+with mock_aws():
+    client = boto3.client("dynamodb", region_name="{REGION}")
+    create_ledger_table(client, "{TABLE_NAME}")
+    import handler.app as app
+    invoke("{TRACE_WITH_ONE_RECORD}", ("one.txt", 1))
+    invoke("{TRACE_WITH_AN_INVALID_RECORD}", ("a.txt", 1), ("bad.txt", -1), ("b.txt", 2))
+    client.delete_table(TableName="{TABLE_NAME}")
+    invoke("{TRACE_WITH_A_REFUSED_WRITE}", ("c.txt", 3))
+"""
+
+
+def _entities(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A segment or subsegment document and every subsegment nested in it."""
+    yield document
+    for child in document.get("subsegments", []):
+        yield from _entities(child)
+
+
+def _received(daemon: socket.socket) -> list[dict[str, Any]]:
+    """Every document the daemon got: a JSON header line, then the document."""
+    documents: list[dict[str, Any]] = []
+    daemon.setblocking(False)
+    while True:
+        try:
+            datagram = daemon.recv(65536)
+        except BlockingIOError:
+            return documents
+        header, body = datagram.decode("utf-8").split("\n", 1)
+        assert json.loads(header) == {"format": "json", "version": 1}
+        documents.append(json.loads(body))
+
+
+def run_as_lambda(probe: str, daemon_address: str) -> str:
+    """Run ``probe`` in a fresh interpreter set up as Lambda starts the function; its stdout."""
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED}
+    env.update(FAKE_CREDENTIALS)
+    env.update(
+        {
+            "LAMBDA_TASK_ROOT": str(REPO_ROOT),
+            "AWS_XRAY_DAEMON_ADDRESS": daemon_address,
+            "AWS_DEFAULT_REGION": REGION,
+            contract.TABLE_NAME_ENV: TABLE_NAME,
+            contract.POWERTOOLS_SERVICE_NAME_ENV: SERVICE_NAME,
+        }
+    )
+    completed = subprocess.run(  # noqa: S603 -- our own interpreter and code, no shell
+        [sys.executable, "-c", probe],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+@pytest.fixture(scope="module")
+def traces() -> dict[str, list[dict[str, Any]]]:
+    """{trace id: every segment and subsegment the handler sent for it}."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        daemon.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        host, port = daemon.getsockname()
+        run_as_lambda(PROBE, f"{host}:{port}")
+        by_trace: dict[str, list[dict[str, Any]]] = {}
+        for document in _received(daemon):
+            by_trace.setdefault(document["trace_id"], []).extend(_entities(document))
+        return by_trace
+
+
+def dynamodb_subsegments(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [entity for entity in entities if entity.get("namespace") == "aws"]
+
+
+def test_a_one_record_invocation_has_one_dynamodb_subsegment_named_as_the_sdk_names_it(
+    traces: dict[str, list[dict[str, Any]]],
+) -> None:
+    [subsegment] = dynamodb_subsegments(traces[TRACE_WITH_ONE_RECORD])
+    assert subsegment["name"] == "dynamodb"
+    assert subsegment["aws"] == {
+        "operation": "PutItem",
+        "region": REGION,
+        "table_name": TABLE_NAME,
+    }
+    assert subsegment["annotations"] == {"records": 1, "recorded": 1, "skipped": 0, "failed": 0}
+    assert not {"error", "fault", "throttle", "cause"} & set(subsegment)
+    # Under the handler's own subsegment, as the botocore patch's were.
+    [handler] = [e for e in traces[TRACE_WITH_ONE_RECORD] if e["name"] == "## lambda_handler"]
+    assert subsegment["parent_id"] == handler["id"]
+
+
+def test_every_record_of_an_invocation_shares_one_subsegment_and_an_invalid_one_is_listed(
+    traces: dict[str, list[dict[str, Any]]],
+) -> None:
+    [subsegment] = dynamodb_subsegments(traces[TRACE_WITH_AN_INVALID_RECORD])
+    assert subsegment["annotations"] == {"records": 3, "recorded": 2, "skipped": 0, "failed": 1}
+    [failure] = subsegment["metadata"][SERVICE_NAME]["failures"]
+    assert (failure["record_index"], failure["key"]) == (1, "bad.txt")
+    assert "size" in failure["reason"]
+    # The record never reached DynamoDB: DynamoDB is not flagged for it.
+    assert not {"error", "fault", "throttle", "cause"} & set(subsegment)
+
+
+def test_a_write_dynamodb_refused_flags_the_subsegment_with_its_request_id(
+    traces: dict[str, list[dict[str, Any]]],
+) -> None:
+    [subsegment] = dynamodb_subsegments(traces[TRACE_WITH_A_REFUSED_WRITE])
+    assert subsegment["annotations"]["failed"] == 1
+    assert subsegment["error"] is True  # HTTP 400, as the SDK flags a client error
+    assert subsegment["http"]["response"]["status"] == 400
+    [exception] = subsegment["cause"]["exceptions"]
+    assert exception["type"] == "LedgerWriteError"
+    assert exception["remote"] is True
+    assert "ResourceNotFoundException" in exception["message"]
+    [failure] = subsegment["metadata"][SERVICE_NAME]["failures"]
+    assert failure["key"] == "c.txt"
+    assert failure["dynamodb_request_id"]
+
+
+def test_no_library_is_patched_so_no_put_item_has_a_subsegment_of_its_own(
+    traces: dict[str, list[dict[str, Any]]],
+) -> None:
+    for entities in traces.values():
+        assert [e["name"] for e in dynamodb_subsegments(entities)] == ["dynamodb"]
+
+
+def test_in_lambda_tracing_patches_no_library() -> None:
+    # Patching every library the X-Ray SDK knows would import them all at cold start for
+    # nothing, and the botocore patch would trace each put_item on its own.
+    probe = (
+        "import handler.app\n"
+        "from aws_xray_sdk.core import patcher\n"
+        "print(sorted(patcher._PATCHED_MODULES))\n"
+    )
+    assert run_as_lambda(probe, "127.0.0.1:2000").strip() == "[]"
