@@ -10,9 +10,13 @@ A metric is identified as in CloudWatch: namespace + metric name + the *full* se
 dimensions (name -> value). `{FunctionName: f}` and `{FunctionName: f, Resource: f:live}`
 are two different metrics; a query matches one exactly, never a subset.
 
-moto's CloudWatch holds the same datapoints when a mirror is attached (so `aws cloudwatch
-get-metric-statistics` against the sandbox sees them), but moto answers no percentiles and
-no metric math: those are computed here, from the store.
+moto's CloudWatch holds the same statistics when a mirror is attached (so `aws cloudwatch
+get-metric-statistics` against the sandbox sees them): each series' datapoints of one
+minute go as one statistic set (PutMetricData's `StatisticValues`), stamped with the
+minute's start, as CloudWatch keeps standard-resolution metrics at one-minute granularity
+anyway. So the mirror's volume follows the number of series, not of datapoints, and its
+Sum, SampleCount, Minimum, Maximum and Average per minute are the store's. moto answers no
+percentiles and no metric math: those are computed here, from the store.
 
 Sources:
 - statistics: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Statistics-definitions.html
@@ -20,6 +24,8 @@ Sources:
 - Lambda's metrics and dimensions:
   https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
 - EMF: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+- statistic sets and one-minute storage of standard-resolution metrics:
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/publishingMetrics.html
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ BASIC_STATISTICS = ("SampleCount", "Sum", "Average", "Minimum", "Maximum")
 _PERCENTILE = re.compile(r"^p(\d{1,3}(?:\.\d{1,2})?)$")
 # PutMetricData takes at most 1,000 datums per call.
 MIRROR_BATCH = 1000
+# Standard resolution: CloudWatch keeps one aggregate per series and minute.
+STORAGE_RESOLUTION_SECONDS = 60
+# How long the background mirror merges statistic sets before it sends them.
+MIRROR_WINDOW_SECONDS = 1.0
 
 Dimensions = Mapping[str, str]
 MetricKey = tuple[str, str, frozenset[tuple[str, str]]]
@@ -54,22 +64,60 @@ class Datapoint:
     unit: str
 
 
-# Receives datums in PutMetricData's shape, grouped by namespace: (namespace, datums).
-Mirror = Callable[[str, list[dict[str, Any]]], None]
+@dataclass(slots=True)
+class StatisticSet:
+    """CloudWatch's StatisticSet (PutMetricData's `StatisticValues`) of some datapoints."""
+
+    sample_count: float
+    sum: float
+    minimum: float
+    maximum: float
+
+    @classmethod
+    def of(cls, value: float) -> StatisticSet:
+        return cls(1.0, value, value, value)
+
+    def add(self, value: float) -> None:
+        self.sample_count += 1.0
+        self.sum += value
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+
+    def merge(self, other: StatisticSet) -> None:
+        self.sample_count += other.sample_count
+        self.sum += other.sum
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
+
+    def as_statistic_values(self) -> dict[str, float]:
+        return {
+            "SampleCount": self.sample_count,
+            "Sum": self.sum,
+            "Minimum": self.minimum,
+            "Maximum": self.maximum,
+        }
+
+
+# One series in one minute: (metric key, unit, the minute's start in epoch seconds).
+MinuteKey = tuple[MetricKey, str, float]
+Aggregates = dict[MinuteKey, StatisticSet]
+# Receives what was put since the last flush, one statistic set per series and minute.
+Mirror = Callable[[Aggregates], None]
 
 
 class MetricStore:
     """CloudWatch's metric store, in memory and thread-safe.
 
-    `mirror`, when given, receives every datapoint too (see :func:`cloudwatch_mirror`);
-    it is called by :meth:`flush`, which the recording functions call after each batch.
+    `mirror`, when given, receives every datapoint too, merged into one statistic set per
+    series and minute (see :func:`cloudwatch_mirror`); it is called by :meth:`flush`, which
+    the recording functions call after each batch.
     """
 
     def __init__(self, mirror: Mirror | None = None) -> None:
         self._lock = threading.Lock()
         self._series: dict[MetricKey, list[Datapoint]] = defaultdict(list)
         self._mirror = mirror
-        self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._pending: Aggregates = {}
 
     def set_mirror(self, mirror: Mirror | None) -> None:
         """Attach (or detach) the mirror, e.g. once the emulator is up."""
@@ -89,28 +137,25 @@ class MetricStore:
         if not math.isfinite(value):
             raise ValueError(f"{namespace}/{metric_name}: CloudWatch rejects the value {value!r}")
         key = _key(namespace, metric_name, dimensions)
+        value, timestamp = float(value), float(timestamp)
         with self._lock:
-            self._series[key].append(Datapoint(float(timestamp), float(value), unit))
+            self._series[key].append(Datapoint(timestamp, value, unit))
             if self._mirror is not None:
-                self._pending[namespace].append(
-                    {
-                        "MetricName": metric_name,
-                        "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(key[2])],
-                        "Timestamp": datetime.fromtimestamp(timestamp, UTC),
-                        "Value": float(value),
-                        "Unit": unit,
-                    }
-                )
+                minute = timestamp - timestamp % STORAGE_RESOLUTION_SECONDS
+                statistics = self._pending.get((key, unit, minute))
+                if statistics is None:
+                    self._pending[key, unit, minute] = StatisticSet.of(value)
+                else:
+                    statistics.add(value)
 
     def flush(self) -> None:
         """Send what was put since the last flush to the mirror (no-op without one)."""
-        if self._mirror is None:
-            return
         with self._lock:
-            pending, self._pending = self._pending, defaultdict(list)
-        for namespace, datums in pending.items():
-            for start in range(0, len(datums), MIRROR_BATCH):
-                self._mirror(namespace, datums[start : start + MIRROR_BATCH])
+            mirror, pending = self._mirror, self._pending
+            if mirror is None or not pending:
+                return
+            self._pending = {}
+        mirror(pending)
 
     def statistic(  # noqa: PLR0917 - GetMetricStatistics' parameters, in its order
         self,
@@ -278,45 +323,85 @@ def lambda_dimension_sets(
 
 
 def cloudwatch_mirror(cloudwatch: Any) -> Mirror:
-    """A mirror that writes datapoints to a CloudWatch (moto's) with PutMetricData."""
+    """A mirror that writes statistic sets to a CloudWatch (moto's) with PutMetricData:
+    one call per namespace and 1,000 datums, each datum one series' minute."""
 
-    def mirror(namespace: str, datums: list[dict[str, Any]]) -> None:
-        cloudwatch.put_metric_data(Namespace=namespace, MetricData=datums)
+    def mirror(aggregates: Aggregates) -> None:
+        for namespace, datums in put_metric_data_datums(aggregates).items():
+            for start in range(0, len(datums), MIRROR_BATCH):
+                cloudwatch.put_metric_data(
+                    Namespace=namespace, MetricData=datums[start : start + MIRROR_BATCH]
+                )
 
     return mirror
 
 
+def put_metric_data_datums(aggregates: Aggregates) -> dict[str, list[dict[str, Any]]]:
+    """PutMetricData's MetricData for each namespace: a `StatisticValues` datum per series
+    and minute, stamped with the minute's start."""
+    datums: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ((namespace, name, dimensions), unit, minute), statistics in aggregates.items():
+        datums[namespace].append(
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(dimensions)],
+                "Timestamp": datetime.fromtimestamp(minute, UTC),
+                "StatisticValues": statistics.as_statistic_values(),
+                "Unit": unit,
+            }
+        )
+    return datums
+
+
 class BackgroundMirror:
-    """A mirror that hands its datums to a thread of its own, which sends them to `mirror`.
+    """A mirror that hands what it receives to a thread of its own, which sends it to
+    `mirror` after merging it for `window` seconds.
 
     The emulator's request threads publish S3 and SQS metrics as they answer (see
     sandbox.service_metrics); sent from there, PutMetricData is a request to the same
     emulator made while one of its threads waits, and a burst that occupies every thread
-    would wait forever. Sent from here, it never holds one of them, and datums queued
-    meanwhile go in one call per namespace (PutMetricData takes 1,000).
+    would wait forever. Sent from here, it never holds one of them, and what arrives within
+    a window goes as one statistic set per series and minute: a burst of invocations costs
+    the emulator a few calls a second, not one datum per datapoint.
     """
 
-    def __init__(self, mirror: Mirror) -> None:
+    def __init__(self, mirror: Mirror, window: float = MIRROR_WINDOW_SECONDS) -> None:
         self._mirror = mirror
-        self._pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._window = window
+        self._pending: Aggregates = {}
         self._sending = False
         self._closed = False
+        self._draining = 0  # callers waiting in drain(): send at once, don't merge longer
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="sandbox-metrics-mirror")
         self._thread.daemon = True
         self._thread.start()
 
-    def __call__(self, namespace: str, datums: list[dict[str, Any]]) -> None:
+    def __call__(self, aggregates: Aggregates) -> None:
         with self._condition:
-            self._pending[namespace].extend(datums)
-            self._condition.notify_all()
+            notify = not self._pending
+            # The store hands its statistic sets over (it starts new ones after a flush).
+            for key, statistics in aggregates.items():
+                mine = self._pending.get(key)
+                if mine is None:
+                    self._pending[key] = statistics
+                else:
+                    mine.merge(statistics)
+            if notify:
+                self._condition.notify_all()
 
     def drain(self, timeout: float) -> bool:
-        """Wait until everything handed over so far was sent; False if `timeout` passed."""
+        """Send what was handed over so far now, and wait until it was sent; False if
+        `timeout` passed first."""
         with self._condition:
-            return self._condition.wait_for(
-                lambda: not self._pending and not self._sending, timeout=timeout
-            )
+            self._draining += 1
+            self._condition.notify_all()
+            try:
+                return self._condition.wait_for(
+                    lambda: not self._pending and not self._sending, timeout=timeout
+                )
+            finally:
+                self._draining -= 1
 
     def close(self) -> None:
         """Send what is queued, then stop the thread."""
@@ -331,12 +416,14 @@ class BackgroundMirror:
                 self._condition.wait_for(lambda: self._pending or self._closed)
                 if not self._pending:
                     return  # closed, and nothing left to send
-                pending, self._pending = self._pending, defaultdict(list)
+                # Merge what comes within the window (unless someone waits for it).
+                self._condition.wait_for(
+                    lambda: self._closed or self._draining > 0, timeout=self._window
+                )
+                pending, self._pending = self._pending, {}
                 self._sending = True
             try:
-                for namespace, datums in pending.items():
-                    for start in range(0, len(datums), MIRROR_BATCH):
-                        self._mirror(namespace, datums[start : start + MIRROR_BATCH])
+                self._mirror(pending)
             except Exception as error:  # the store keeps every datapoint; say what was lost
                 print(
                     f"sandbox: mirroring metrics to CloudWatch failed: {error!r}", file=sys.stderr

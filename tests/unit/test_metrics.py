@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import boto3
 import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from moto import mock_aws
 
 from sandbox.metrics import (
+    BASIC_STATISTICS,
     LAMBDA_NAMESPACE,
+    Aggregates,
     MetricStore,
+    cloudwatch_mirror,
     lambda_dimension_sets,
     percentile,
+    put_metric_data_datums,
     record_lambda_invocation,
     record_lambda_throttle,
 )
@@ -209,17 +216,129 @@ def test_lines_that_are_not_valid_emf_store_nothing(line: str) -> None:
     assert store.metrics() == []
 
 
-def test_mirror_receives_put_metric_data_batches_on_flush() -> None:
-    sent: list[tuple[str, list[dict[str, object]]]] = []
-    store = MetricStore(mirror=lambda ns, datums: sent.append((ns, datums)))
-    store.put("NS", "M", {"a": "1"}, 2.0, T0, "Count")
+def test_mirror_receives_one_statistic_set_per_series_and_minute_on_flush() -> None:
+    sent: list[Aggregates] = []
+    store = MetricStore(mirror=sent.append)
+    for value, at in ((2.0, T0 + 1), (5.0, T0 + 59), (3.0, T0 + 30), (7.0, T0 + 61)):
+        store.put("NS", "M", {"a": "1"}, value, at, "Count")
     assert sent == []
     store.flush()
-    ((namespace, (datum,)),) = sent
+    store.flush()  # nothing new: no call
+
+    ((aggregates),) = sent
+    ((namespace, datums),) = put_metric_data_datums(aggregates).items()
     assert namespace == "NS"
-    assert datum["Dimensions"] == [{"Name": "a", "Value": "1"}]
-    assert datum["Value"] == 2.0
-    assert datum["Unit"] == "Count"
+    by_minute = {datum["Timestamp"].timestamp(): datum for datum in datums}
+    assert by_minute.keys() == {T0, T0 + 60}
+    first = by_minute[T0]
+    assert first["Dimensions"] == [{"Name": "a", "Value": "1"}]
+    assert first["Unit"] == "Count"
+    assert first["StatisticValues"] == {
+        "SampleCount": 3.0,
+        "Sum": 10.0,
+        "Minimum": 2.0,
+        "Maximum": 5.0,
+    }
+    assert by_minute[T0 + 60]["StatisticValues"]["SampleCount"] == 1.0
+
+
+def _invocations_over_three_minutes(store: MetricStore) -> None:
+    """Invocations of an alias with varied durations, some failing, with EMF lines."""
+    for n in range(90):
+        emf = {
+            "_aws": {
+                "Timestamp": 0,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "UploadLedger",
+                        "Dimensions": [["service"]],
+                        "Metrics": [{"Name": "FilesRecorded", "Unit": "Count"}],
+                    }
+                ],
+            },
+            "service": "upload-ledger",
+            "FilesRecorded": n % 3,
+        }
+        at = T0 + n * 2.1
+        record_lambda_invocation(
+            store,
+            function_name=FN,
+            qualifier="live",
+            executed_version=str(1 + n % 2),
+            timestamp=at,
+            duration_ms=0.37 + n * 1.713,
+            error=n % 7 == 0,
+            emf_lines=[json.dumps(emf)],
+            emf_timestamp=at,
+        )
+
+
+def test_moto_answers_the_mirrored_statistics_as_the_store_does() -> None:
+    """What `aws cloudwatch get-metric-data` / `get-metric-statistics` return against the
+    sandbox agrees with the store, per minute, for every basic statistic."""
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="eu-central-1")
+        store = MetricStore(mirror=cloudwatch_mirror(cloudwatch))
+        _invocations_over_three_minutes(store)
+        start, end = T0, T0 + 240
+        when = {"StartTime": datetime.fromtimestamp(start, UTC)}
+        when["EndTime"] = datetime.fromtimestamp(end, UTC)
+        series = store.metrics()
+        # 3 metrics x 5 dimension sets (two executed versions), and the EMF metric
+        assert len(series) == 16
+        for namespace, name, dimensions in series:
+            if not dimensions:
+                continue  # moto adds up every dimension set then (README: known differences)
+            metric = {
+                "Namespace": namespace,
+                "MetricName": name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+            }
+            queries = [
+                {"Id": stat.lower(), "MetricStat": {"Metric": metric, "Period": 60, "Stat": stat}}
+                for stat in BASIC_STATISTICS
+            ]
+            answers = cloudwatch.get_metric_data(
+                MetricDataQueries=queries, ScanBy="TimestampAscending", **when
+            )["MetricDataResults"]
+            for stat, answer in zip(BASIC_STATISTICS, answers, strict=True):
+                expected = store.statistic(namespace, name, dimensions, stat, 60, start, end)
+                got = [
+                    (t.timestamp(), v)
+                    for t, v in zip(answer["Timestamps"], answer["Values"], strict=True)
+                ]
+                assert [t for t, _ in got] == [t for t, _ in expected], (name, dimensions, stat)
+                assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-12)
+        # get-metric-statistics: moto matches dimensions as a subset, so ask for a series
+        # no other one contains.
+        version = {**ALIAS, "ExecutedVersion": "2"}
+        answer = cloudwatch.get_metric_statistics(
+            Namespace=LAMBDA_NAMESPACE,
+            MetricName="Duration",
+            Dimensions=[{"Name": k, "Value": v} for k, v in version.items()],
+            Period=60,
+            Statistics=list(BASIC_STATISTICS),
+            **when,
+        )["Datapoints"]
+        for stat in BASIC_STATISTICS:
+            expected = store.statistic(LAMBDA_NAMESPACE, "Duration", version, stat, 60, start, end)
+            got = sorted((p["Timestamp"].timestamp(), p[stat]) for p in answer)
+            assert [t for t, _ in got] == [t for t, _ in expected]
+            assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-12)
+
+
+def test_the_mirrors_volume_follows_the_series_not_the_datapoints() -> None:
+    sent: list[Aggregates] = []
+    store = MetricStore(mirror=lambda aggregates: sent.append(dict(aggregates)))
+    for _ in range(3):
+        _invocations_over_three_minutes(store)
+    merged: Aggregates = {}
+    for aggregates in sent:
+        merged.update(aggregates)
+    datums = put_metric_data_datums(merged)
+    # 16 series, in 4 minutes (the last invocations start in the fourth): 64 datums for
+    # 270 invocations of 13 datapoints each.
+    assert len(datums["AWS/Lambda"]) + len(datums["UploadLedger"]) == 4 * 16
 
 
 def test_non_finite_values_are_refused() -> None:
