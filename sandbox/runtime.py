@@ -237,6 +237,8 @@ class InvocationRecord:
     executed_version: str
     qualifier: str | None  # the alias or version S3 invoked; None for $LATEST
     emf_lines: tuple[str, ...] = ()  # EMF lines the function printed (CloudWatch Logs input)
+    # Invocations of the function running when this one began, itself included.
+    concurrent_executions: int = 1
 
 
 # Called by the runtime after every invocation (e.g. to publish its metrics).
@@ -244,7 +246,12 @@ InvocationObserver = Callable[[InvocationRecord], None]
 
 
 def invocation_record(
-    answer: Answer, *, started_at: float, identity: FunctionIdentity, timeout_seconds: float
+    answer: Answer,
+    *,
+    started_at: float,
+    identity: FunctionIdentity,
+    timeout_seconds: float,
+    concurrent_executions: int = 1,
 ) -> InvocationRecord:
     """The record of one invocation from the worker's answer.
 
@@ -261,6 +268,7 @@ def invocation_record(
         executed_version=identity.version,
         qualifier=arn_qualifier(identity.invoked_arn),
         emf_lines=tuple(answer.get("emf") or ()),
+        concurrent_executions=concurrent_executions,
     )
 
 
@@ -342,6 +350,7 @@ class LambdaRuntime:
         self._queue: list[_Invocation] = []
         self._seq = itertools.count()
         self._executing = 0
+        self._invoking = 0  # invocations in an environment now (redrives included)
         self._workers: list[FunctionWorker] = []
         self._condition = threading.Condition()
         self._stop = threading.Event()
@@ -501,9 +510,16 @@ class LambdaRuntime:
     def _invoke(self, worker: FunctionWorker, event: Any) -> Answer:
         """One invocation of the function in `worker`, told to the observer (metrics)."""
         context = lambda_context(self.spec, self.identity)
+        with self._condition:
+            self._invoking += 1
+            concurrent = self._invoking
         started_at = time.time()
-        answer = worker.invoke(event, context, float(self.spec.timeout_seconds))
-        self._observe(answer, started_at)
+        try:
+            answer = worker.invoke(event, context, float(self.spec.timeout_seconds))
+        finally:
+            with self._condition:
+                self._invoking -= 1
+        self._observe(answer, started_at, concurrent)
         return answer
 
     def _settle(self, invocation: _Invocation, answer: Answer) -> bool:
@@ -525,7 +541,7 @@ class LambdaRuntime:
             invocation.condition = "RetriesExhausted"
             return False
 
-    def _observe(self, answer: Answer, started_at: float) -> None:
+    def _observe(self, answer: Answer, started_at: float, concurrent: int) -> None:
         """Tell the observer; its failure (say, metrics) must never change Lambda's semantics."""
         if self._on_invocation is None:
             return
@@ -534,6 +550,7 @@ class LambdaRuntime:
             started_at=started_at,
             identity=self.identity,
             timeout_seconds=self.spec.timeout_seconds,
+            concurrent_executions=concurrent,
         )
         try:
             self._on_invocation(record)

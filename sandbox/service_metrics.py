@@ -14,7 +14,7 @@ none of it, so the sandbox does, from what it sees pass:
   `ConsumedRead/WriteCapacityUnits`, `ThrottledRequests`, `Read/WriteThrottleEvents`,
   `SystemErrors`, `ConditionalCheckFailedRequests` and the account's `UserErrors`;
 - each finished invocation (:meth:`ServiceMetrics.observe_invocation`): Lambda's
-  `ConcurrentExecutions`, which the runtime's per-invocation metrics can't give;
+  `ConcurrentExecutions`, as the runtime counted it when the invocation began;
 - a sample each minute (:meth:`ServiceMetrics.sample`): SQS `ApproximateNumberOfMessages
   Visible` and `ApproximateAgeOfOldestMessage`, and S3's storage metrics `BucketSizeBytes`
   and `NumberOfObjects` (daily in AWS; sampled here so a short run shows them).
@@ -51,8 +51,6 @@ S3 = "AWS/S3"
 SQS = "AWS/SQS"
 DYNAMODB = "AWS/DynamoDB"
 SAMPLE_INTERVAL_SECONDS = 60.0
-# Invocations that ended longer ago than this can't overlap a new one (Lambda's 15-minute cap).
-CONCURRENCY_MEMORY = 900.0
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
@@ -156,7 +154,6 @@ class ServiceMetrics:
         self._clock = clock
         self._lock = threading.Lock()
         self._sent_at: dict[str, list[float]] = {name: [] for name in self._queues}
-        self._running: list[tuple[float, float]] = []  # (start, end) of recent invocations
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -260,26 +257,16 @@ class ServiceMetrics:
 
     # Lambda's concurrency
     def observe_invocation(self, function_name: str, record: InvocationRecord) -> None:
-        """Publish Lambda's ConcurrentExecutions: the invocations running when this one began.
-
-        Lambda publishes it per function, per alias/version and account-wide; the runtime's
-        own metrics don't include it. Counted from the finished invocations seen so far, so
-        one still running when a later one finishes is counted when it finishes.
-        """
-        start = record.started_at
-        end = start + record.duration_ms / 1000.0
-        with self._lock:
-            self._running = [(s, e) for s, e in self._running if e > start - CONCURRENCY_MEMORY]
-            concurrent = 1 + sum(1 for s, e in self._running if s <= start < e)
-            self._running.append((start, end))
+        """Publish Lambda's ConcurrentExecutions: the invocations running when this one began
+        (the runtime counts them), per function, per alias/version and account-wide."""
         for dimensions in lambda_dimension_sets(function_name, record.qualifier, None):
             self._put(
                 LAMBDA_NAMESPACE,
                 "ConcurrentExecutions",
                 dimensions,
-                float(concurrent),
+                float(record.concurrent_executions),
                 "Count",
-                timestamp=start,
+                timestamp=record.started_at,
             )
 
     # DynamoDB calls of the function

@@ -21,7 +21,13 @@ from typing import Any
 import pytest
 
 from sandbox.faults import Faults
-from sandbox.runtime import FunctionIdentity, LambdaRuntime, redrive_failures
+from sandbox.runtime import (
+    FunctionIdentity,
+    InvocationObserver,
+    InvocationRecord,
+    LambdaRuntime,
+    redrive_failures,
+)
 from sandbox.template import FunctionSpec
 
 RETRY_DELAY = 0.01
@@ -87,7 +93,12 @@ def make_asset(root: Path, body: str) -> Path:
 
 
 def make_runtime(
-    asset: Path, queues: MemoryQueues, *, timeout: int = 5, concurrency: int = 2
+    asset: Path,
+    queues: MemoryQueues,
+    *,
+    timeout: int = 5,
+    concurrency: int = 2,
+    on_invocation: InvocationObserver | None = None,
 ) -> LambdaRuntime:
     spec = FunctionSpec(
         logical_id="Fn",
@@ -114,6 +125,7 @@ def make_runtime(
         faults=Faults(),
         retry_delay_seconds=RETRY_DELAY,
         concurrency=concurrency,
+        on_invocation=on_invocation,
     )
 
 
@@ -170,6 +182,31 @@ def test_a_runtime_that_exits_at_import_sends_every_event_to_the_failure_queue(
     assert runtime.stats.sent_to_failure_queue == 8
     assert runtime.stats.retries == 8 * MAX_RETRIES
     assert accounted(runtime)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_each_invocation_records_the_concurrent_executions_when_it_began(
+    tmp_path: Path, queues: MemoryQueues, running: list[LambdaRuntime], concurrency: int
+) -> None:
+    asset = make_asset(
+        tmp_path,
+        """
+        import time
+        def lambda_handler(event, context):
+            time.sleep(0.3)
+            return {}
+        """,
+    )
+    records: list[InvocationRecord] = []
+    runtime = make_runtime(asset, queues, concurrency=concurrency, on_invocation=records.append)
+    running.append(runtime)
+
+    run(runtime, queues, events=4)
+
+    assert len(records) == 4
+    # Both environments take an event at once and each runs for 0.3 s at least.
+    assert max(r.concurrent_executions for r in records) == concurrency
+    assert min(r.concurrent_executions for r in records) >= 1
 
 
 def test_a_killed_environment_fails_the_invocation_as_runtime_exit_error(
