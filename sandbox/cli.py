@@ -333,7 +333,11 @@ def _demo(args: argparse.Namespace) -> int:
     with _sigterm_as_interrupt(), _started(args) as sb:
         if sb.faults.active:
             print(f"Injecting faults: {sb.faults.describe()}", file=sys.stderr)
-        print(f"Uploading {len(DEMO_KEYS)} files to s3://{sb.bucket_name}/", file=sys.stderr)
+        print(
+            f"Uploading {len(DEMO_KEYS)} files to s3://{sb.bucket_name}/, then a second "
+            f"version of {DEMO_KEYS[0]!r} ({len(DEMO_KEYS) + 1} uploads)",
+            file=sys.stderr,
+        )
         for key in DEMO_KEYS:
             sb.upload(key, f"demo content of {key}\n".encode())
         # A second version of one key: the ledger must keep the newer one.

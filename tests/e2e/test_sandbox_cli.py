@@ -274,6 +274,8 @@ def test_demo_with_a_runtime_that_exits_at_import_sends_every_event_to_the_failu
     status, out, err = run(["demo", "--cdk-out", str(copy), "--retry-delay", "0.01"], capsys)
 
     assert status == 1
+    # The upload line announces as many uploads as the summary counts events.
+    assert "then a second version of 'reports/2024/q1 summary.csv' (8 uploads)" in err
     assert "0 ledger items, 8 events in the failure queue" in out
     assert "8 to the failure queue" in out
     # The copy's handler differs from the repository's: the sandbox says it runs old code.
