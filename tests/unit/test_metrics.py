@@ -154,11 +154,17 @@ def test_a_throttle_is_not_an_invocation() -> None:
 
 def test_emf_lines_from_powertools_are_stored(capsys: pytest.CaptureFixture[str]) -> None:
     metrics = Metrics(namespace="UploadLedger", service="upload-ledger")
+    # Powertools' Metrics instances share their dimensions process-wide: an earlier test's
+    # handler import may have set `stage` already (a PowertoolsUserWarning if set again).
+    metrics.clear_default_dimensions()
+    metrics.clear_metrics()
     metrics.set_default_dimensions(stage="dev")
     metrics.add_metric(name="FilesRecorded", unit=MetricUnit.Count, value=3)
     metrics.add_metric(name="RecordFailures", unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()
+    # flush_metrics() leaves the defaults in the shared dimension set: clear both.
     metrics.clear_default_dimensions()
+    metrics.clear_metrics()
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     when = json.loads(line)["_aws"]["Timestamp"] / 1000
 
