@@ -69,6 +69,9 @@ class FunctionWorker:
         self._log = log
         self._process: subprocess.Popen[bytes] | None = None
         self.module_file: str | None = None
+        # time.monotonic() when the invocation running now was handed to the handler (past
+        # the environment's init); None while idle or initialising.
+        self.invoked_at: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -121,9 +124,13 @@ class FunctionWorker:
             if process is None:
                 return self._died(context)
         assert process.stdin is not None  # noqa: S101 - set by stdin=PIPE
-        process.stdin.write(json.dumps({"event": event, "context": context}).encode() + b"\n")
-        process.stdin.flush()
-        line = self._read_line(process, timeout)
+        self.invoked_at = time.monotonic()
+        try:
+            process.stdin.write(json.dumps({"event": event, "context": context}).encode() + b"\n")
+            process.stdin.flush()
+            line = self._read_line(process, timeout)
+        finally:
+            self.invoked_at = None
         if line is None:
             self.close(kill=True)  # Lambda stops the runtime at the timeout
             return {
@@ -328,6 +335,8 @@ class LambdaRuntime:
         faults: Faults,
         retry_delay_seconds: float,
         concurrency: int = settings.SANDBOX_CONCURRENCY,
+        max_concurrency: int | None = None,
+        scale_out_after_seconds: float = settings.SANDBOX_SCALE_OUT_AFTER_SECONDS,
         log: IO[bytes] | None = None,
         on_invocation: InvocationObserver | None = None,
     ) -> None:
@@ -352,13 +361,24 @@ class LambdaRuntime:
         self._executing = 0
         self._invoking = 0  # invocations in an environment now (redrives included)
         self._workers: list[FunctionWorker] = []
-        self._condition = threading.Condition()
+        lock = threading.RLock()
+        self._condition = threading.Condition(lock)
+        # Environments not yet taking events wait here, looking now and then for waiting
+        # invocations: woken by every change of Lambda's queue they would only cost CPU.
+        self._spare = threading.Condition(lock)
         self._stop = threading.Event()
+        # Environments 0..concurrency-1 take events from the start; the others, up to
+        # max_concurrency, only once waiting ones leave too few working (see _scale_out).
+        self._concurrency = concurrency
+        self._active = concurrency
+        self._scale_out_after = scale_out_after_seconds
         self._threads = [threading.Thread(target=self._poll, name="sandbox-poller", daemon=True)]
         self._threads += [
-            threading.Thread(target=self._execute, name=f"sandbox-lambda-{n}", daemon=True)
-            for n in range(concurrency)
+            threading.Thread(target=self._execute, args=(n,), name=f"sandbox-lambda-{n}")
+            for n in range(max(concurrency, max_concurrency or concurrency))
         ]
+        for thread in self._threads:
+            thread.daemon = True
 
     def start(self) -> None:
         for thread in self._threads:
@@ -368,6 +388,7 @@ class LambdaRuntime:
         self._stop.set()
         with self._condition:
             self._condition.notify_all()
+            self._spare.notify_all()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join()
@@ -467,12 +488,12 @@ class LambdaRuntime:
             self._condition.notify_all()
 
     # Execution environments: one worker process each, as Lambda keeps them warm.
-    def _execute(self) -> None:
+    def _execute(self, index: int) -> None:
         worker = self.new_worker()
         with self._condition:
             self._workers.append(worker)
         try:
-            while (invocation := self._next_due()) is not None:
+            while (invocation := self._next_due(index)) is not None:
                 try:
                     self._run(worker, invocation)
                 except Exception as error:  # our own machinery failed: the event stays ours
@@ -485,15 +506,37 @@ class LambdaRuntime:
         finally:
             worker.close()
 
-    def _next_due(self) -> _Invocation | None:
+    def _next_due(self, index: int) -> _Invocation | None:
+        """The next due event for environment `index`; None once the runtime stops."""
         with self._condition:
             while not self._stop.is_set():
-                if self._queue and self._queue[0].due <= time.monotonic():
+                now = time.monotonic()
+                due = bool(self._queue) and self._queue[0].due <= now
+                if due and index >= self._active:
+                    self._scale_out(now)
+                if due and index < self._active:
                     self._executing += 1
                     return heapq.heappop(self._queue)
-                wait = self._queue[0].due - time.monotonic() if self._queue else None
-                self._condition.wait(timeout=wait)
+                if index >= self._active:
+                    self._spare.wait(timeout=self._scale_out_after / 2)
+                    continue
+                self._condition.wait(timeout=self._queue[0].due - now if self._queue else None)
             return None
+
+    def _scale_out(self, now: float) -> None:
+        """Let one more environment take events, while events are due and invocations that
+        wait (the SDK's backoff after a throttle, a slow call: no CPU of ours) leave fewer
+        than `concurrency` environments working. Lambda scales out while events wait; the
+        sandbox keeps to a few environments so that a burst stays within the machine's CPU
+        (each new one pays a cold start) and memory (call with the condition held)."""
+        waiting = sum(
+            1
+            for worker in self._workers
+            if (since := worker.invoked_at) is not None and now - since >= self._scale_out_after
+        )
+        if self._executing - waiting < self._concurrency and self._executing >= self._active:
+            self._active += 1
+            self._spare.notify_all()  # the environment numbered as the new one takes events
 
     def _run(self, worker: FunctionWorker, invocation: _Invocation) -> None:
         if invocation.condition is None and (

@@ -72,6 +72,7 @@ class Sandbox:
         retry_delay_seconds: float = settings.SANDBOX_RETRY_DELAY_SECONDS,
         *,
         concurrency: int = settings.SANDBOX_CONCURRENCY,
+        max_concurrency: int = settings.SANDBOX_MAX_CONCURRENCY,
         port: int = 0,
         function_log: Path | None = None,
         start_runtime: bool = True,
@@ -82,6 +83,7 @@ class Sandbox:
         self.account = settings.SANDBOX_ACCOUNT_ID
         self._retry_delay = retry_delay_seconds
         self._concurrency = concurrency
+        self._max_concurrency = max_concurrency
         self._port = port
         self._function_log_path = function_log
         # False for callers that invoke the function themselves (the release drill).
@@ -154,6 +156,7 @@ class Sandbox:
                 faults=self.faults,
                 retry_delay_seconds=self._retry_delay,
                 concurrency=self._concurrency,
+                max_concurrency=self._max_concurrency,
                 log=self._log,
                 on_invocation=self._publish_metrics,
             )

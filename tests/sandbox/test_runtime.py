@@ -98,6 +98,8 @@ def make_runtime(
     *,
     timeout: int = 5,
     concurrency: int = 2,
+    max_concurrency: int | None = None,
+    scale_out_after: float = 0.2,
     on_invocation: InvocationObserver | None = None,
 ) -> LambdaRuntime:
     spec = FunctionSpec(
@@ -125,8 +127,18 @@ def make_runtime(
         faults=Faults(),
         retry_delay_seconds=RETRY_DELAY,
         concurrency=concurrency,
+        max_concurrency=max_concurrency,
+        scale_out_after_seconds=scale_out_after,
         on_invocation=on_invocation,
     )
+
+
+def recording_runtime(
+    asset: Path, queues: MemoryQueues, **options: Any
+) -> tuple[LambdaRuntime, list[InvocationRecord]]:
+    """A runtime (make_runtime's options) and the list its invocations' records go to."""
+    records: list[InvocationRecord] = []
+    return make_runtime(asset, queues, on_invocation=records.append, **options), records
 
 
 @pytest.fixture
@@ -197,8 +209,7 @@ def test_each_invocation_records_the_concurrent_executions_when_it_began(
             return {}
         """,
     )
-    records: list[InvocationRecord] = []
-    runtime = make_runtime(asset, queues, concurrency=concurrency, on_invocation=records.append)
+    runtime, records = recording_runtime(asset, queues, concurrency=concurrency)
     running.append(runtime)
 
     run(runtime, queues, events=4)
@@ -207,6 +218,58 @@ def test_each_invocation_records_the_concurrent_executions_when_it_began(
     # Both environments take an event at once and each runs for 0.3 s at least.
     assert max(r.concurrent_executions for r in records) == concurrency
     assert min(r.concurrent_executions for r in records) >= 1
+
+
+def test_invocations_that_wait_bring_more_environments_up_to_the_maximum(
+    tmp_path: Path, queues: MemoryQueues, running: list[LambdaRuntime]
+) -> None:
+    """An invocation sleeping (as the SDK does after a throttle) leaves CPU unused: more
+    environments take the waiting events, as Lambda scales out, but never more than the
+    maximum."""
+    asset = make_asset(
+        tmp_path,
+        """
+        import time
+        def lambda_handler(event, context):
+            time.sleep(1.0)
+            return {"recorded": 1}
+        """,
+    )
+    runtime, records = recording_runtime(
+        asset, queues, concurrency=1, max_concurrency=3, scale_out_after=0.05
+    )
+    running.append(runtime)
+
+    run(runtime, queues, events=8)
+
+    assert runtime.stats.succeeded == 8
+    assert max(r.concurrent_executions for r in records) == 3
+    assert len(runtime.environment_pids()) == 3
+
+
+def test_busy_environments_that_do_not_wait_are_not_joined_by_more(
+    tmp_path: Path, queues: MemoryQueues, running: list[LambdaRuntime]
+) -> None:
+    """A backlog alone doesn't start environments beyond `concurrency`: each would pay a
+    cold start for CPU the working ones use already."""
+    asset = make_asset(
+        tmp_path,
+        """
+        def lambda_handler(event, context):
+            return {"recorded": 1}
+        """,
+    )
+    # No invocation here waits a minute.
+    runtime, records = recording_runtime(
+        asset, queues, concurrency=1, max_concurrency=3, scale_out_after=60.0
+    )
+    running.append(runtime)
+
+    run(runtime, queues, events=40)
+
+    assert runtime.stats.succeeded == 40
+    assert {r.concurrent_executions for r in records} == {1}
+    assert len(runtime.environment_pids()) == 1
 
 
 def test_a_killed_environment_fails_the_invocation_as_runtime_exit_error(
@@ -334,13 +397,16 @@ def test_killing_environments_at_random_loses_no_event(
         """
         import json, os, time
         def lambda_handler(event, context):
-            time.sleep(0.01)
+            time.sleep(0.1 if event["Records"][0]["n"] % 5 == 0 else 0.01)
             with open(os.environ["MARKS"], "a") as marks:
                 marks.write(json.dumps(event["Records"][0]["n"]) + "\\n")
             return {"recorded": 1}
         """,
     )
-    runtime = make_runtime(asset, queues, concurrency=2)
+    # One invocation in five waits, so environments scale out while others are killed.
+    runtime, records = recording_runtime(
+        asset, queues, concurrency=2, max_concurrency=4, scale_out_after=0.05
+    )
     running.append(runtime)
     rng, stop, kills = random.Random(11), threading.Event(), []
 
@@ -360,6 +426,7 @@ def test_killing_environments_at_random_loses_no_event(
         thread.join()
 
     assert kills, "the test killed nothing"
+    assert max(r.concurrent_executions for r in records) > 2  # it did scale out
     assert runtime.stats.errors > 0  # some kills hit a running invocation
     marks = (tmp_path / "marks").read_text().split()
     succeeded = {int(n) for n in marks}
