@@ -5,16 +5,18 @@ the caller reports (werkzeug would print and call `sys.exit`), the port is known
 as the constructor returns (no pick-then-rebind race with another process), and `stop()`
 closes it.
 
-Two of moto's per-request costs are taken out here (see `_Dispatcher` and
-`_fast_sqs_clock`); both are the emulator's, not AWS's. (werkzeug's server, under moto,
-still closes the connection after every response: a new connection and thread per
-request. waitress would keep them alive, ~1.5 ms less CPU per request measured, but it
-never answers an `Expect: 100-continue` request with an empty body, which boto3 sends
-for an empty S3 object.)
+Three of moto's per-request costs are taken out here (see `_Dispatcher`,
+`_fast_sqs_clock` and `_cheap_sqs_retention_check`), all the emulator's, not AWS's; and
+with `keep_alive` (the sandbox's emulator process) connections outlive a request (see
+`_KeepAliveRequestHandler`: werkzeug's own handler closes every one, so each request
+paid a new connection and thread; waitress keeps them alive but never answers an
+`Expect: 100-continue` request with an empty body, which boto3 sends for an empty S3
+object).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import sys
@@ -22,7 +24,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import moto.sqs.models
 from moto.core.utils import unix_time as _moto_unix_time
@@ -31,7 +33,9 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import make_server
+from werkzeug.exceptions import ClientDisconnected, InternalServerError
+from werkzeug.serving import connection_dropped_errors, make_server
+from werkzeug.wsgi import LimitedStream
 
 from sandbox import s3_events, settings
 from sandbox.service_metrics import EmulatorRequest, signing_service
@@ -46,6 +50,156 @@ class _QuietRequestHandler(MotoRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
+
+
+IDLE_CONNECTION_SECONDS = 60.0  # a kept-alive connection's thread ends after this long idle
+
+
+class _KeepAliveRequestHandler(_QuietRequestHandler):
+    """moto's handler, keeping HTTP/1.1 connections alive between requests.
+
+    werkzeug's `run_wsgi` (3.x) closes every connection: it adds `Connection: close` to
+    each response and then reads whatever the client sent next, to throw it away, because
+    it never bounds the request body. So every request paid a new connection, and a new
+    thread here. This `run_wsgi` is werkzeug's with the body bounded instead (its
+    `Content-Length`, or the chunked encoding's end), so what follows on the connection
+    is the next request: the connection stays open unless the client asks to close it or
+    the body can't be delimited. Kept from werkzeug and moto: the immediate
+    `100 Continue` (boto3 sends `Expect: 100-continue` even for an empty object), and
+    moto's environ, which keeps headers whose names contain `_` (S3 metadata).
+    """
+
+    timeout = IDLE_CONNECTION_SECONDS
+    # A response goes out as one write (head and body buffered until flushed), and without
+    # Nagle's algorithm: on a kept-alive connection a second small write would otherwise
+    # wait for the client's delayed ACK (~40 ms), as the fault proxy's once did.
+    wbufsize = -1
+    disable_nagle_algorithm = True
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        environ = self.make_environ()
+        body = self._bounded_body(environ)
+        exchange = _Exchange(self, environ)
+        try:
+            exchange.run(self.server.app)
+        except connection_dropped_errors:
+            self.close_connection = True
+            return
+        except Exception as error:  # as werkzeug: a 500 if nothing was sent yet
+            self.close_connection = True
+            exchange.fail(error)
+            return
+        if body is None or self.close_connection:
+            self.close_connection = True
+            return
+        try:
+            while body.read(_DRAIN_CHUNK):  # what the application left of the body
+                pass
+        except (OSError, ValueError, ClientDisconnected):
+            self.close_connection = True
+
+    def _bounded_body(self, environ: WSGIEnvironment) -> Any:
+        """The request body as a stream that ends where the body ends; None if unknown."""
+        if environ.get("wsgi.input_terminated"):  # chunked: werkzeug's DechunkedInput
+            return environ["wsgi.input"]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        if length < 0:
+            return None
+        stream = LimitedStream(cast("IO[bytes]", self.rfile), length)  # a socket's reader
+        environ["wsgi.input"] = stream
+        return stream
+
+
+_DRAIN_CHUNK = 1 << 16
+
+
+class _Exchange:
+    """One response of :class:`_KeepAliveRequestHandler`: werkzeug's `write` and
+    `start_response`, without `Connection: close`. A response without `Content-Length`
+    is chunked (HTTP/1.1) or ends the connection (HTTP/1.0), so its end is always known."""
+
+    def __init__(self, handler: _KeepAliveRequestHandler, environ: WSGIEnvironment) -> None:
+        self._handler = handler
+        self._environ = environ
+        self._status: str | None = None
+        self._headers: list[tuple[str, str]] = []
+        self._sent = False
+        self._chunked = False
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        if exc_info and self._sent:
+            raise exc_info[1].with_traceback(exc_info[2])
+        self._status, self._headers = status, list(headers)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        handler = self._handler
+        if not self._sent:
+            self._send_head()
+        if data:
+            if self._chunked:
+                handler.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
+            else:
+                handler.wfile.write(data)
+        handler.wfile.flush()
+
+    def _send_head(self) -> None:
+        handler = self._handler
+        if self._status is None:
+            raise AssertionError("write() before start_response")
+        code, _, message = self._status.partition(" ")
+        handler.send_response(int(code), message)
+        names = set()
+        for name, value in self._headers:
+            handler.send_header(name, value)
+            names.add(name.lower())
+        delimited = (
+            "content-length" in names
+            or self._environ["REQUEST_METHOD"] == "HEAD"
+            or 100 <= int(code) < 200
+            or int(code) in {204, 304}
+        )
+        if not delimited:
+            if handler.request_version >= "HTTP/1.1":
+                self._chunked = True
+                handler.send_header("Transfer-Encoding", "chunked")
+            else:
+                handler.close_connection = True
+                handler.send_header("Connection", "close")
+        handler.end_headers()
+        self._sent = True
+
+    def run(self, app: WSGIApplication) -> None:
+        answer = app(self._environ, self.start_response)
+        try:
+            for data in answer:
+                self.write(data)
+            if not self._sent:
+                self.write(b"")
+            if self._chunked:
+                self._handler.wfile.write(b"0\r\n\r\n")
+                self._handler.wfile.flush()
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+
+    def fail(self, error: Exception) -> None:
+        """Answer 500 if no part of the response went out yet; log the error."""
+        handler = self._handler
+        if not self._sent:
+            self._status, self._chunked = None, False
+            with contextlib.suppress(Exception):
+                self.run(InternalServerError())
+        handler.log_error("Error on request: %r", error)
 
 
 MAX_REMEMBERED_HOSTS = 256
@@ -90,7 +244,23 @@ def _fast_sqs_clock() -> None:
     moto.sqs.models.unix_time_millis = _unix_time_millis  # type: ignore[attr-defined]
 
 
+def _retained(backend: Any, queue_name: str, message: Any) -> bool:
+    queue = backend.get_queue(queue_name)
+    retain_until = queue.message_retention_period + message.sent_timestamp / 1000
+    return bool(retain_until > moto.sqs.models.unix_time())  # type: ignore[attr-defined]
+
+
+def _cheap_sqs_retention_check() -> None:
+    """moto's SQS checks each received message's retention by building every attribute of
+    its queue (counting all its messages, visible and not): O(messages) work per message,
+    so again a backlog slows every receive. The same check, from the one attribute."""
+    backend = moto.sqs.models.SQSBackend
+    # A patch of moto's method, as the module's others: the same signature, untyped self.
+    backend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign,assignment]
+
+
 _fast_sqs_clock()
+_cheap_sqs_retention_check()
 
 
 class _Observed:
@@ -186,7 +356,13 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 class MotoServer(BackgroundServer):
     """moto in server mode on a free port of 127.0.0.1."""
 
-    def __init__(self, host: str = settings.SANDBOX_HOST, port: int = 0) -> None:
+    def __init__(
+        self, host: str = settings.SANDBOX_HOST, port: int = 0, *, keep_alive: bool = False
+    ) -> None:
+        """keep_alive: serve HTTP/1.1 connections past one request (see
+        `_KeepAliveRequestHandler`); the sandbox's emulator process does. Off, each
+        connection ends with its response, as werkzeug's own handler does, and stop()
+        leaves no connection's thread behind."""
         s3_events.install()  # S3 events with sequencer and versionId, as S3 sends them
         # Called with every request moto answered (sandbox.service_metrics counts them).
         self.observers: list[Callable[[EmulatorRequest], None]] = []
@@ -202,7 +378,7 @@ class MotoServer(BackgroundServer):
                 port,
                 app,
                 threaded=True,
-                request_handler=_QuietRequestHandler,
+                request_handler=_KeepAliveRequestHandler if keep_alive else _QuietRequestHandler,
                 fd=listening.fileno(),  # werkzeug serves a duplicate of it
             )
         super().__init__(server, "sandbox-moto")

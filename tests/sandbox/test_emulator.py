@@ -1,4 +1,4 @@
-"""The emulator's own costs taken out of moto: the host lookup and the SQS clock."""
+"""The emulator's own costs taken out of moto: host lookup, SQS clock, retention check."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import moto.sqs.models
 import pytest
 from moto import backends
@@ -55,3 +56,38 @@ def test_sqs_reads_the_same_clock_as_moto_does() -> None:
     assert sqs.unix_time_millis(moment) == unix_time(moment) * 1000
     assert abs(sqs.unix_time() - unix_time()) < 1.0
     assert abs(sqs.unix_time_millis() - time.time() * 1000) < 1000
+
+
+def test_sqs_receive_checks_retention_without_building_the_queues_attributes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[int] = []
+    attributes = moto.sqs.models.Queue.attributes
+
+    def counted(queue: Any) -> Any:
+        built.append(1)
+        return attributes.fget(queue)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(moto.sqs.models.Queue, "attributes", property(counted))
+    server = MotoServer()
+    with server:
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=server.url,
+            region_name="eu-central-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        url = sqs.create_queue(QueueName="retention")["QueueUrl"]
+        for n in range(5):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        built.clear()
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert len(received) == 5
+        assert built == []
+        # A message older than the queue's retention is no longer received, as before.
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "60"})
+        sqs.send_message(QueueUrl=url, MessageBody="old")
+        monkeypatch.setattr(moto.sqs.models, "unix_time", lambda dt=None: time.time() + 120)
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)
+        server.reset()
