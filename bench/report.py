@@ -129,10 +129,11 @@ def _burst_rows(burst: dict[str, Any]) -> list[Row]:
     cpu, cap = burst["cpu_ms_per_upload"], burst["cpu_cap_files_per_second"]
     rows.append(
         (
-            "  CPU per upload: sandbox process, environments",
-            f"{cpu['sandbox_process']:.1f} ms, {cpu['execution_environments']:.1f} ms",
+            "  CPU per upload: sandbox process, emulator (moto), environments",
+            f"{cpu['sandbox_process']:.1f} ms, {cpu['emulator_process']:.1f} ms, "
+            f"{cpu['execution_environments']:.1f} ms",
             "",
-            f"caps: {cap['sandbox_process_on_one_core'] or 0:.0f}/s (one core), "
+            f"caps: {cap['busiest_process_on_one_core'] or 0:.0f}/s (busiest process), "
             f"{cap['everything_on_all_cores']:.0f}/s (all cores)",
             EMULATOR,
         )

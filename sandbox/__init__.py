@@ -8,6 +8,7 @@ moto and boto3 are imported.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,6 +17,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Faults", "Sandbox"]
 _HOMES = {"Faults": "sandbox.faults", "Sandbox": "sandbox.sandbox"}
+
+
+def environment_error_line(error: ImportError) -> str:
+    """The one line for an import that failed because this Python isn't the project's
+    (its moto, boto3... missing or of another version): how to run it instead."""
+    return (
+        f"python -m sandbox: can't import what the sandbox needs ({error}) with "
+        f"{sys.executable}: run it with the project's environment: `make install`, then "
+        "`source .venv/bin/activate` (or `.venv/bin/python -m sandbox ...`)"
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 import contract
-from sandbox import arguments, settings
+from sandbox import arguments, environment_error_line, settings
 from sandbox.console import commands as console_commands
 from sandbox.control import (
     STATE_PATH,
@@ -58,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NotRunningError, AlreadyRunningError, SandboxRequestError) as error:
         print(f"sandbox: {error}", file=sys.stderr)
         return 1
+    except ImportError as error:  # the emulator's process can't import moto
+        print(environment_error_line(error), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # Ctrl-C outside the serve loop (starting, stopping)
         print("sandbox: interrupted", file=sys.stderr)
         return 130

@@ -33,7 +33,7 @@ from botocore.config import Config
 
 import contract
 from sandbox import settings
-from sandbox.emulator import MotoServer
+from sandbox.emulator_process import EmulatorProcess
 from sandbox.faults import FaultProxy, Faults
 from sandbox.metrics import (
     BackgroundMirror,
@@ -90,7 +90,9 @@ class Sandbox:
         self._start_runtime = start_runtime
         self.resolver: Resolver | None = None  # the template's references -> physical names
         self._log: IO[bytes] | None = None
-        self._moto: MotoServer | None = None
+        self._moto: EmulatorProcess | None = None
+        # True while a simulated clock stamps the service metrics (see use_clock).
+        self._observe_in_order = False
         self._mirror: BackgroundMirror | None = None
         self._proxy: FaultProxy | None = None
         self._runtime: LambdaRuntime | None = None
@@ -130,7 +132,7 @@ class Sandbox:
             raise SandboxBusyError("a sandbox is already open in this process; close it first")
         self._holds_lock = True
         try:
-            self._moto = MotoServer(port=self._port)
+            self._moto = EmulatorProcess(port=self._port)
             self._moto.start()
             self.endpoint_url = self._moto.url
             identity, environment = self._deploy(uuid.uuid4().hex[:10])
@@ -180,7 +182,7 @@ class Sandbox:
             steps += [lambda: self.metrics.set_mirror(None), self._mirror.close]
         steps += [client.close for client in self._clients.values()]
         if self._moto is not None:
-            steps += [self._moto.reset, self._moto.stop]
+            steps.append(self._moto.stop)  # its process held moto's state: nothing to reset
         if self._log is not None:
             steps.append(self._log.close)
         self._runtime = self._proxy = self._moto = self._log = self._mirror = None
@@ -193,7 +195,7 @@ class Sandbox:
                 self._holds_lock = False
                 Sandbox._open_lock.release()
 
-    def _start_service_metrics(self, moto: MotoServer, proxy: FaultProxy) -> None:
+    def _start_service_metrics(self, moto: EmulatorProcess, proxy: FaultProxy) -> None:
         self.service_metrics = ServiceMetrics(
             lambda: self.metrics,
             bucket_name=self.bucket_name,
@@ -207,6 +209,25 @@ class Sandbox:
         moto.observers.append(self.service_metrics.observe_request)
         proxy.observers.append(self.service_metrics.observe_dynamodb)
         self.service_metrics.start()
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        """Stamp the service metrics with `clock()` (epoch seconds; a release drill's
+        simulated clock). From now on each call of this sandbox's clients returns only once
+        the emulator's requests so far were observed, so each is stamped with the clock as it
+        was when the call was made, not after the caller moved it on."""
+        if self.service_metrics is not None:
+            self.service_metrics.use_clock(clock)
+        self._observe_in_order = True
+
+    def _settle_in_order(self, **_: Any) -> None:
+        """botocore's after-call hook of this sandbox's clients (see use_clock)."""
+        if self._observe_in_order and self._moto is not None:
+            self._moto.settle()
+
+    @property
+    def emulator_pid(self) -> int | None:
+        """The process id of the emulator (moto), which runs in a process of its own."""
+        return self._moto.pid if self._moto is not None else None
 
     def _log_header(self) -> str:
         """The line that opens this run's part of the function log."""
@@ -243,6 +264,7 @@ class Sandbox:
                 aws_secret_access_key=settings.SANDBOX_SECRET_KEY,
                 config=Config(retries={"mode": "standard"}),
             )
+            self._clients[service].meta.events.register("after-call", self._settle_in_order)
         return self._clients[service]
 
     def _deploy(self, suffix: str) -> tuple[FunctionIdentity, dict[str, str]]:
@@ -407,7 +429,10 @@ class Sandbox:
             if progress is not None:
                 progress(self.progress_line())
             time.sleep(settings.SANDBOX_POLL_INTERVAL_SECONDS)
-        # The emulator's CloudWatch has every datapoint of what was handled, too.
+        # The store has the service metrics of every request so far, and the emulator's
+        # CloudWatch every datapoint of what was handled.
+        if self._moto is not None:
+            self._moto.settle()
         if self._mirror is not None:
             self._mirror.drain(max(0.0, deadline - time.monotonic()))
 
@@ -475,7 +500,10 @@ class Sandbox:
         proxy, as after fixing the cause in AWS.
         """
         endpoint = self.endpoint_url if bypass_faults else None
-        return self._running_runtime().redrive(endpoint)
+        result = self._running_runtime().redrive(endpoint)
+        if self._moto is not None:
+            self._moto.settle()  # the failure queue's sends and deletes are in the store
+        return result
 
     def _running_runtime(self) -> LambdaRuntime:
         if self._runtime is None:

@@ -329,6 +329,27 @@ class ServiceMetrics:
         store.flush()  # to moto's CloudWatch too, as the Lambda metrics go
 
 
+SQS_COUNTED_ACTIONS = frozenset(
+    {"SendMessage", "SendMessageBatch", "DeleteMessage", "DeleteMessageBatch"}
+)
+
+
+def may_count(request: EmulatorRequest) -> bool:
+    """False for a request :meth:`ServiceMetrics.observe_request` surely ignores, from its
+    status, service, method and target alone (the emulator's process sends the sandbox
+    only the others)."""
+    if request.status >= 300:
+        return False
+    service = request.service
+    if service == "s3":  # an object's PUT: /bucket/key
+        return request.method == "PUT" and "/" in request.path.lstrip("/")
+    if service != "sqs":
+        return False
+    target = request.headers.get("x-amz-target", "")
+    # The query protocol names its action in the body: left to observe_request.
+    return not target or target.removeprefix("AmazonSQS.") in SQS_COUNTED_ACTIONS
+
+
 def _sqs_action(request: EmulatorRequest) -> tuple[str, dict[str, Any]]:
     """(action, parameters) of an SQS request in the JSON or the query protocol."""
     target = request.headers.get("x-amz-target", "")

@@ -669,9 +669,8 @@ class Rehearsal:
         )
         start = time.time() // 60 * 60
         clock = {"now": start}
-        if getattr(sandbox, "service_metrics", None) is not None:
-            # S3's, SQS's and DynamoDB's metrics on the drill's clock, beside Lambda's.
-            sandbox.service_metrics.use_clock(lambda: clock["now"])
+        # S3's, SQS's and DynamoDB's metrics on the drill's clock, beside Lambda's.
+        sandbox.use_clock(lambda: clock["now"])
         drill = Drill(
             options=self.options,
             release=release,

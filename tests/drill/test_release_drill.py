@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from sandbox import Sandbox
 from sandbox.drill.fault import Fault
 from sandbox.drill.rehearsal import NEW, DrillOptions, DrillResult, Rehearsal
+from sandbox.metrics import MetricStore
 from sandbox.outbox import read_outbox
 
 pytestmark = pytest.mark.e2e
@@ -123,3 +125,29 @@ def test_each_drill_starts_with_its_own_empty_outbox(
     messages = list(read_outbox(tmp_path / "outbox"))
     assert [m["MessageId"] for m in messages] == [n.message_id for n in second.notifications]
     assert [f.name.split("-")[1] for f in files] == [f"{n:04d}" for n in range(1, len(files) + 1)]
+
+
+def test_a_simulated_clock_stamps_each_upload_with_the_minute_it_was_made(
+    drill_sandbox: Sandbox,
+) -> None:
+    # moto runs in its own process and its requests reach the metrics over a pipe: moving
+    # the clock right after an upload returns must not restamp that upload's PutRequests.
+    drill_sandbox.metrics = MetricStore()
+    minute = time.time() // 60 * 60 - 3600
+    clock = {"now": minute}
+    drill_sandbox.use_clock(lambda: clock["now"])
+    for n in range(3):
+        clock["now"] = minute + 60 * n
+        drill_sandbox.upload(f"clock/{n}.txt", b"x")
+    clock["now"] = minute + 600
+
+    points = drill_sandbox.metrics.statistic(
+        "AWS/S3",
+        "PutRequests",
+        {"BucketName": drill_sandbox.bucket_name, "FilterId": "EntireBucket"},
+        "Sum",
+        60,
+        minute,
+        minute + 600,
+    )
+    assert [(when - minute, value) for when, value in points] == [(0, 1), (60, 1), (120, 1)]

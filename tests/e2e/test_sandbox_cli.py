@@ -63,6 +63,16 @@ class Up:
             aws_secret_access_key=settings.SANDBOX_SECRET_KEY,
         )
 
+    def emulator_pid(self) -> int:
+        """The process id of up's emulator: moto runs in a child process of its own."""
+        (pid,) = [
+            child
+            for task in Path(f"/proc/{self.process.pid}/task").iterdir()
+            for child in map(int, (task / "children").read_text().split())
+            if b"sandbox._emulator" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+        return pid
+
     def interrupt(self) -> tuple[int, str, str]:
         """Ctrl-C, as a terminal sends it: SIGINT to the whole process group (up and the
         function's execution environments); returns (exit status, stdout, stderr)."""
@@ -150,9 +160,12 @@ def test_an_outage_is_recovered_through_the_running_sandbox(  # noqa: PLR0915 - 
         stats = RunningSandbox.attach().status()["stats"]
         assert (stats["redriven"], stats["recorded"], stats["sent_to_failure_queue"]) == (3, 3, 3)
 
-        # Ctrl-C: no traceback, state removed, a header and no KeyboardInterrupt in the log.
+        # Ctrl-C: no traceback, state removed, a header and no KeyboardInterrupt in the log,
+        # and no emulator left running.
+        emulator = up.emulator_pid()
         status, out, err = up.interrupt()
         assert status == 0
+        assert ended(emulator)
         assert "faults         dynamodb-access-denied (seed 0)" in out  # the banner said so
         assert "Traceback" not in err
         assert "Stopping the sandbox" in err
@@ -174,9 +187,11 @@ def test_commands_against_a_killed_sandbox_say_so_and_clean_its_state(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     killed = Up(tmp_path, cdk_out)
+    emulator = killed.emulator_pid()
     killed.process.kill()
     killed.process.communicate()
     monkeypatch.chdir(tmp_path)
+    assert ended(emulator), "the emulator outlived its killed sandbox"
 
     status, _, err = run(["ledger"], capsys)
 
@@ -188,6 +203,20 @@ def test_commands_against_a_killed_sandbox_say_so_and_clean_its_state(
     status, _, err = run(["redrive"], capsys)
     assert status == 1
     assert "no sandbox is running" in err
+
+
+def ended(pid: int, timeout: float = 30.0) -> bool:
+    """Waits until process `pid` ended (gone, or a zombie awaiting its reaper)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def service_template_file(cdk_out: Path) -> Path:

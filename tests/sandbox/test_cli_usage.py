@@ -82,20 +82,24 @@ def assert_usage_error(argv: list[str], says: str, capsys: pytest.CaptureFixture
     assert line.endswith("--help`)")
 
 
+@pytest.mark.parametrize("package", ["boto3", "moto"])
 def test_run_outside_the_projects_environment_says_so_in_one_line(
-    tmp_path: Path, run_python: RunPython
+    tmp_path: Path, run_python: RunPython, cdk_out: Path, package: str
 ) -> None:
-    # A Python whose moto can't be imported (another version, or none), as when
-    # `python -m sandbox` runs without `.venv` activated: one line, no traceback.
-    fake = tmp_path / "moto"
-    fake.mkdir()
-    (fake / "__init__.py").write_text("raise ImportError('not the moto the project pins')\n")
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPOSITORY_ROOT}"}
+    # A Python whose boto3 or moto can't be imported (another version, or none), as when
+    # `python -m sandbox` runs without `.venv` activated: one line, no traceback. boto3
+    # fails as the command starts; moto in the emulator's own process, as the sandbox starts.
+    fake = tmp_path / "fake" / package
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('not the version the project pins')\n")
+    env = {**os.environ, "PYTHONPATH": f"{fake.parent}{os.pathsep}{REPOSITORY_ROOT}"}
 
-    result = run_python("-m", "sandbox", "demo", "--dynamodb-error-rate", "2", env=env)
+    result = run_python("-m", "sandbox", "demo", "--cdk-out", str(cdk_out), cwd=tmp_path, env=env)
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    [line] = result.stderr.splitlines()
-    assert "not the moto the project pins" in line
+    # The error is one line: the last, after at most the line saying the sandbox starts.
+    *before, line = result.stderr.splitlines()
+    assert len(before) <= 1
+    assert "not the version the project pins" in line
     assert "source .venv/bin/activate" in line
