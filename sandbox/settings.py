@@ -20,10 +20,11 @@ SANDBOX_RETRY_DELAY_SECONDS = 1.0
 # Execution environments the local runtime keeps warm: Lambda runs async events concurrently.
 SANDBOX_CONCURRENCY = 2
 # More environments, up to this many, while invocations wait (no CPU) and events are due:
-# an invocation in one longer than this counts as waiting (clean ones take milliseconds;
-# the SDK backs off up to 1 s, doubling, after a throttle).
+# an invocation running longer than this counts as waiting (clean ones take milliseconds,
+# under 0.15 s measured on a loaded machine, where 0.2 s let a load spike start some; the
+# SDK backs off up to 1 s, doubling, after a throttle).
 SANDBOX_MAX_CONCURRENCY = 6
-SANDBOX_SCALE_OUT_AFTER_SECONDS = 0.2
+SANDBOX_SCALE_OUT_AFTER_SECONDS = 0.5
 # Transport-queue polling: short polls so Ctrl-C and close() return at once.
 SANDBOX_POLL_INTERVAL_SECONDS = 0.05
 # Out-of-order delivery: each event waits a random time up to this before its invocation.
