@@ -82,7 +82,10 @@ gc.freeze()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+# The response (three counts) is not copied into the trace as metadata: the DynamoDB
+# subsegment's annotations carry the same counts, searchable; serialising it cost ~9 us
+# of CPU per invocation (`make bench`). Exceptions are still captured.
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Record every object of the notification; raise if any record failed."""

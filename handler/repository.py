@@ -20,25 +20,39 @@ ORDER_ATTRIBUTE = contract.ORDER_ATTRIBUTE
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # Atomic: a write happens if the key is new, if the stored item has no usable ordering
 # value (a backfill, the original demo's schema, an item written by hand: older than any
-# event), or if the stored event is strictly older. The usable check is needed because in
-# DynamoDB a comparison with a missing attribute, or one of another type, is false, so
-# `#order < :order` alone would keep such an item forever.
+# event), or if the stored event is strictly older. So DynamoDB refuses exactly when the
+# stored value is a string in one of ORDER_VALUE_RANGES and not smaller than the event's.
+# The condition says that directly, "NOT (a string AND in a range, at or above :order)",
+# rather than "not usable OR #order < :order": in DynamoDB a comparison with a missing
+# attribute, or one of another type, is false, so the type check stays; and since the
+# event's own value lies in a range, only the ranges that reach it or lie above it can
+# refuse. A sequenced event (every S3 event in AWS) then needs three values instead of
+# seven, ~7 us less of botocore's CPU per record (`make bench`, instruction counts).
 # Source: DynamoDB developer guide, "Comparison operator and function reference".
-_USABLE = " OR ".join(
-    f"#order BETWEEN :lowest{index} AND :highest{index}" for index in range(len(ORDER_VALUE_RANGES))
-)
-_CONDITION = (
-    f"attribute_not_exists(#pk) OR NOT (attribute_type(#order, :string) AND ({_USABLE})) "
-    "OR #order < :order"
-)
-_CONDITION_VALUES = {
-    ":string": {"S": "S"},  # attribute_type's name for the string type
-    **{
-        f":{bound}{index}": {"S": value}
-        for index, (lowest, highest) in enumerate(ORDER_VALUE_RANGES)
-        for bound, value in (("lowest", lowest), ("highest", highest))
-    },
-}
+_STRING_TYPE = {":string": {"S": "S"}}  # attribute_type's name for the string type
+
+
+def _condition(order: str) -> tuple[str, dict[str, dict[str, str]]]:
+    """The condition expression and its values for writing an event whose value is ``order``.
+
+    ``order`` is one of :func:`handler.ledger.order_value`'s values, so it lies in a range.
+    """
+    clauses: list[str] = []
+    values: dict[str, dict[str, str]] = {":order": {"S": order}, **_STRING_TYPE}
+    for index, (lowest, highest) in enumerate(ORDER_VALUE_RANGES):
+        if highest < order:
+            continue  # wholly below the event: never a reason to refuse
+        values[f":highest{index}"] = {"S": highest}
+        if lowest <= order:
+            clauses.append(f"#order BETWEEN :order AND :highest{index}")
+        else:
+            values[f":lowest{index}"] = {"S": lowest}
+            clauses.append(f"#order BETWEEN :lowest{index} AND :highest{index}")
+    refuse = " OR ".join(clauses)
+    return (
+        f"attribute_not_exists(#pk) OR NOT (attribute_type(#order, :string) AND ({refuse}))",
+        values,
+    )
 
 
 class LedgerRepository:
@@ -55,13 +69,14 @@ class LedgerRepository:
 
     def put_if_newer(self, entry: LedgerEntry) -> WriteOutcome:
         """Write ``entry`` unless an equal (duplicate) or newer (stale) event is stored."""
+        condition, values = _condition(entry.order)
         try:
             self._client.put_item(
                 TableName=self._table_name,
                 Item=to_item(entry),
-                ConditionExpression=_CONDITION,
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#pk": PARTITION_KEY, "#order": ORDER_ATTRIBUTE},
-                ExpressionAttributeValues={":order": {"S": entry.order}, **_CONDITION_VALUES},
+                ExpressionAttributeValues=values,
                 # The stored item comes back with the failure: duplicate vs stale, no extra read.
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

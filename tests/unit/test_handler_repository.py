@@ -10,7 +10,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from handler.ledger import LedgerEntry, LedgerWriteError, WriteOutcome, order_value
+from handler.ledger import (
+    ORDER_VALUE_RANGES,
+    LedgerEntry,
+    LedgerWriteError,
+    WriteOutcome,
+    is_usable_order,
+    order_value,
+)
 from handler.repository import LedgerRepository, to_item
 from tests.unit.conftest import BUCKET, REGION, TABLE_NAME, stored
 
@@ -129,3 +136,34 @@ def test_refusal_unexplained_by_the_stored_item_is_an_error_not_a_skip() -> None
     with pytest.raises(LedgerWriteError, match="not an equal or newer event") as raised:
         LedgerRepository(RefusingClient(), TABLE_NAME).put_if_newer(entry())
     assert (raised.value.request_id, raised.value.status_code) == ("REQ-EXAMPLE", 400)
+
+
+UNSEQUENCED_EVENT = order_value(None, "2024-05-01T12:00:00.000Z")
+SEQUENCED_EVENT = order_value("0A", "2024-05-01T12:00:00.000Z")
+EDGES_OF_THE_RANGES = [value for edges in ORDER_VALUE_RANGES for value in edges]
+
+
+@pytest.mark.parametrize("event_order", [UNSEQUENCED_EVENT, SEQUENCED_EVENT])
+@pytest.mark.parametrize(
+    "stored_order",
+    [
+        *EDGES_OF_THE_RANGES,
+        UNSEQUENCED_EVENT,
+        SEQUENCED_EVENT,
+        order_value(None, "2024-05-01T12:00:00.001Z"),
+        order_value(None, "2024-05-01T11:59:59.999Z"),
+        order_value("0B", "2024-05-01T12:00:00.000Z"),
+        order_value("09", "2024-05-01T12:00:00.000Z"),
+        "E#A",  # between the ranges
+        "S#G",  # above every range
+    ],
+)
+def test_dynamodb_refuses_exactly_when_a_usable_stored_value_is_not_older(
+    repository: LedgerRepository, ledger_table: Any, stored_order: str, event_order: str
+) -> None:
+    # The rule in Python (handler/ledger.py), checked against the condition DynamoDB runs.
+    ledger_table.put_item(Item={"filename": "file.txt", "sequencer_order": stored_order})
+    sequencer = "0A" if event_order == SEQUENCED_EVENT else None
+    outcome = repository.put_if_newer(entry(sequencer))
+    refused = is_usable_order(stored_order) and stored_order >= event_order
+    assert (outcome is not WriteOutcome.WRITTEN) == refused

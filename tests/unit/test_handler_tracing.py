@@ -144,6 +144,18 @@ def test_a_one_record_invocation_has_one_dynamodb_subsegment_named_as_the_sdk_na
     # Under the handler's own subsegment, as the botocore patch's were.
     [handler] = [e for e in traces[TRACE_WITH_ONE_RECORD] if e["name"] == "## lambda_handler"]
     assert subsegment["parent_id"] == handler["id"]
+    # The counts are the subsegment's annotations; the response is not copied as metadata.
+    assert "metadata" not in handler
+    assert handler["annotations"] == {"ColdStart": True, "Service": SERVICE_NAME}
+
+
+def test_a_failed_invocation_keeps_its_exception_on_the_handlers_subsegment(
+    traces: dict[str, list[dict[str, Any]]],
+) -> None:
+    entities = traces[TRACE_WITH_A_REFUSED_WRITE]
+    [handler] = [e for e in entities if e["name"] == "## lambda_handler"]
+    [exception] = handler["cause"]["exceptions"]
+    assert exception["type"] == "BatchFailedError"
 
 
 def test_every_record_of_an_invocation_shares_one_subsegment_and_an_invalid_one_is_listed(
