@@ -27,9 +27,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 
 from sandbox.service_metrics import EmulatorRequest, may_count
+
+RELAY_BATCH_SECONDS = 0.005  # how long observed requests gather before they are sent
 
 
 class _Relay:
@@ -41,22 +44,29 @@ class _Relay:
         self._events = events
         self._pending: collections.deque[EmulatorRequest | int] = collections.deque()
         self._wake = threading.Event()
+        self._settling = False
         threading.Thread(target=self._send_forever, name="emulator-relay", daemon=True).start()
 
     def observe(self, request: EmulatorRequest) -> None:
         if may_count(request):
             self._pending.append(request)
+            # Waking a thread is the costly part (a condition's notify, then a switch):
+            # while the sender is awake or gathering a batch, the event is still set.
             if not self._wake.is_set():
                 self._wake.set()
 
     def settle(self, marker: int) -> None:
         """Answer `("settled", marker)` after every request observed before this call."""
         self._pending.append(marker)
+        self._settling = True
         self._wake.set()
 
     def _send_forever(self) -> None:
         while True:
             self._wake.wait()
+            if not self._settling:  # gather what a burst brings; a settle waits for none
+                time.sleep(RELAY_BATCH_SECONDS)
+            self._settling = False
             self._wake.clear()  # before draining: an append after this wakes us again
             batch: list[EmulatorRequest] = []
             while self._pending:

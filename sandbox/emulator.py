@@ -5,8 +5,9 @@ the caller reports (werkzeug would print and call `sys.exit`), the port is known
 as the constructor returns (no pick-then-rebind race with another process), and `stop()`
 closes it.
 
-Three of moto's per-request costs are taken out here (see `_Dispatcher`,
-`_fast_sqs_clock` and `_cheap_sqs_retention_check`), all the emulator's, not AWS's; and
+Some of moto's per-request costs are taken out here (see `_Dispatcher`,
+`_fast_sqs_clock`, `_cheap_sqs_retention_check`, `_lex_once_per_expression` and
+`_method_names_once_per_class`), all the emulator's, not AWS's; and
 with `keep_alive` (the sandbox's emulator process) connections outlive a request (see
 `_KeepAliveRequestHandler`: werkzeug's own handler closes every one, so each request
 paid a new connection and thread; waitress keeps them alive but never answers an
@@ -17,15 +18,19 @@ object).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import socket
 import sys
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, cast
 
+import moto.core.responses
+import moto.dynamodb.comparisons
 import moto.sqs.models
 from moto.core.utils import unix_time as _moto_unix_time
 from moto.moto_server.werkzeug_app import (
@@ -259,8 +264,41 @@ def _cheap_sqs_retention_check() -> None:
     backend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign,assignment]
 
 
+MAX_REMEMBERED_EXPRESSIONS = 256
+
+
+def _lex_once_per_expression() -> None:
+    """moto's DynamoDB lexes a condition expression again for every conditional write (the
+    ledger's put has one, the same text each time): a regex per token, ~8% of the
+    emulator's CPU in a burst. The tokens depend on the text alone and are never changed
+    after (parsing consumes a copy), so each text is lexed once."""
+    parser = moto.dynamodb.comparisons.ConditionExpressionParser
+    lex = parser._lex_condition_expression
+    lexed: dict[str, tuple[Any, ...]] = {}
+
+    def lex_once(self: Any) -> deque[Any]:
+        text = self.condition_expression
+        tokens = lexed.get(text)
+        if tokens is None:
+            tokens = tuple(lex(self))
+            if len(lexed) < MAX_REMEMBERED_EXPRESSIONS:  # texts come from clients: bounded
+                lexed[text] = tokens
+        return deque(tokens)
+
+    parser._lex_condition_expression = lex_once  # type: ignore[method-assign]
+
+
+def _method_names_once_per_class() -> None:
+    """moto lists a response class's methods (inspect.getmembers) on every request to
+    check that the action exists; a class's methods don't change while it serves."""
+    responses: Any = moto.core.responses  # the name it imported from moto.core.utils
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+
 _fast_sqs_clock()
 _cheap_sqs_retention_check()
+_lex_once_per_expression()
+_method_names_once_per_class()
 
 
 class _Observed:

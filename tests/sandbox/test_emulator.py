@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import inspect
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import moto.dynamodb.comparisons
 import moto.sqs.models
 import pytest
 from moto import backends
@@ -91,3 +93,76 @@ def test_sqs_receive_checks_retention_without_building_the_queues_attributes(
         monkeypatch.setattr(moto.sqs.models, "unix_time", lambda dt=None: time.time() + 120)
         assert "Messages" not in sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)
         server.reset()
+
+
+def _dynamodb(server: MotoServer) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=server.url,
+        region_name="eu-central-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_a_condition_expression_is_lexed_once_and_still_decides_each_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = moto.dynamodb.comparisons.ConditionExpressionParser
+    tokens: list[str] = []
+    lex_one = parser._lex_one_node
+
+    def counted(self: Any, remaining: str) -> Any:
+        tokens.append(remaining)
+        return lex_one(self, remaining)
+
+    monkeypatch.setattr(parser, "_lex_one_node", counted)
+    # A text no other test uses, so this process has not lexed it yet.
+    condition = f"attribute_not_exists(k) OR v_{time.time_ns()} < :v"
+    server = MotoServer()
+    with server:
+        dynamodb = _dynamodb(server)
+        dynamodb.create_table(
+            TableName="lexed",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        name = condition.split()[2]
+
+        def put(value: int) -> str:
+            try:
+                dynamodb.put_item(
+                    TableName="lexed",
+                    Item={"k": {"S": "key"}, name: {"N": str(value)}},
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues={":v": {"N": str(value)}},
+                )
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                return "refused"
+            return "written"
+
+        assert put(5) == "written"
+        lexed_first = len(tokens)
+        assert [put(3), put(7), put(7)] == ["refused", "written", "refused"]
+        server.reset()
+    assert lexed_first > 0
+    assert len(tokens) == lexed_first  # the later writes reused the first one's tokens
+
+
+def test_moto_lists_a_response_classs_methods_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    listings: list[object] = []
+    getmembers = inspect.getmembers
+
+    def counted(subject: Any, predicate: Any = None) -> Any:
+        listings.append(subject)
+        return getmembers(subject, predicate)
+
+    monkeypatch.setattr(inspect, "getmembers", counted)
+    server = MotoServer()
+    with server:
+        dynamodb = _dynamodb(server)
+        for _ in range(3):
+            assert dynamodb.list_tables()["TableNames"] == []
+        server.reset()
+    assert len(listings) <= 1  # none if an earlier test in this process listed it already
