@@ -18,6 +18,7 @@ from the caller's subsegment). Segment document fields: AWS X-Ray Developer Guid
 from __future__ import annotations
 
 import traceback
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from handler.ledger import BatchResult, LedgerWriteError, RecordFailure
@@ -28,16 +29,23 @@ OPERATION = "PutItem"
 FAILURES_METADATA_KEY = "failures"
 
 
+class Recorder(Protocol):
+    """What the handler uses of the X-Ray SDK's recorder, Powertools' X-Ray provider."""
+
+    def is_sampled(self) -> bool:
+        """Whether the current invocation's trace is sampled (False when tracing is off)."""
+
+    def in_subsegment(self, name: str, *, namespace: str) -> AbstractContextManager[Subsegment]:
+        """A subsegment of the current entity, ended (and sent) on exit."""
+
+
 class Subsegment(Protocol):
-    """What the handler uses of an X-Ray SDK subsegment (``aws_xray_sdk``'s ``Subsegment``
-    and the ``DummySubsegment`` it hands out when the invocation is not sampled).
+    """What the handler uses of an X-Ray SDK subsegment (``aws_xray_sdk``'s ``Subsegment``).
 
     Powertools types its provider's subsegments as its own ``BaseSegment``, which lacks
-    ``sampled``, ``set_aws`` and ``put_http_meta``; the X-Ray provider, the one Tracer uses,
-    yields the SDK's classes, which have them.
+    ``set_aws`` and ``put_http_meta``; the X-Ray provider, the one Tracer uses, yields the
+    SDK's class, which has them.
     """
-
-    sampled: bool
 
     def set_aws(self, aws_meta: dict[str, Any]) -> None:
         """The segment document's ``aws`` object."""

@@ -13,14 +13,16 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 import contract
-from local_aws import FAKE_CREDENTIALS
-from tests.unit.conftest import REGION, SERVICE_NAME, TABLE_NAME
+from local_aws import FAKE_CREDENTIALS, FakeLambdaContext
+from tests.unit.conftest import REGION, SERVICE_NAME, TABLE_NAME, s3_event, s3_record
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Tracing on (as in Lambda), and nothing of a developer's own AWS set-up.
@@ -202,3 +204,65 @@ def test_in_lambda_tracing_patches_no_library() -> None:
         "print(sorted(patcher._PATCHED_MODULES))\n"
     )
     assert run_as_lambda(probe, "127.0.0.1:2000").strip() == "[]"
+
+
+class SpySubsegment:
+    """Records what the handler describes on its subsegment."""
+
+    def __init__(self) -> None:
+        self.aws: dict[str, Any] = {}
+        self.annotations: dict[str, Any] = {}
+
+    def set_aws(self, aws_meta: dict[str, Any]) -> None:
+        self.aws = aws_meta
+
+    def put_http_meta(self, key: str, value: Any) -> None:
+        raise AssertionError("no write failed")
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        self.annotations[key] = value
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        raise AssertionError("no record failed")
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        raise AssertionError("no write failed")
+
+
+class SpyRecorder:
+    """An X-Ray recorder whose sampling decision the test makes; counts subsegments."""
+
+    def __init__(self, sampled: bool) -> None:
+        self.sampled = sampled
+        self.opened: list[tuple[str, str]] = []
+        self.subsegment = SpySubsegment()
+
+    def is_sampled(self) -> bool:
+        return self.sampled
+
+    @contextmanager
+    def in_subsegment(self, name: str, *, namespace: str) -> Iterator[SpySubsegment]:
+        self.opened.append((name, namespace))
+        yield self.subsegment
+
+
+@pytest.mark.parametrize(
+    ("sampled", "opened"),
+    [(False, []), (True, [("dynamodb", "aws")])],
+    ids=["unsampled", "sampled"],
+)
+def test_the_writes_get_a_subsegment_only_when_the_invocation_is_sampled(
+    app: ModuleType,
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    sampled: bool,
+    opened: list[tuple[str, str]],
+) -> None:
+    # Most invocations in AWS are not sampled: they skip the SDK's dummy subsegment.
+    recorder = SpyRecorder(sampled)
+    monkeypatch.setattr(app, "recorder", recorder)
+    event = s3_event(s3_record("a.txt"), s3_record("b.txt"))
+    assert app.lambda_handler(event, lambda_context) == {"recorded": 2, "skipped": 0, "failed": 0}
+    assert recorder.opened == opened
+    if sampled:
+        assert recorder.subsegment.annotations["recorded"] == 2
