@@ -28,9 +28,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from multiprocessing.connection import Connection
 
 from sandbox.service_metrics import EmulatorRequest, may_count
+from sandbox.serving import BackgroundServer
 
 RELAY_BATCH_SECONDS = 0.005  # how long observed requests gather before they are sent
 
@@ -84,6 +86,38 @@ class _Relay:
             self._events.send(("observed", batch))
 
 
+def start_server(
+    host: str, port: int, events: Connection
+) -> tuple[BackgroundServer, _Relay] | None:
+    """moto's server on (host, port), serving, its answered requests relayed on `events`,
+    and `("ready", port)` sent; None when it can't start (the reason sent instead)."""
+    try:
+        # Here, not at the top: outside the project's environment moto may be missing or
+        # another version, which the sandbox reports in one line, not as our traceback.
+        from sandbox.emulator import MotoServer  # noqa: PLC0415 - see above
+    except ImportError as error:
+        events.send(("import-error", str(error)))
+        return None
+    try:
+        server = MotoServer(host=host, port=port, keep_alive=True)
+    except OSError as error:
+        events.send(("error", error.errno, str(error)))
+        return None
+    relay = _Relay(events)
+    server.observers.append(relay.observe)
+    server.start()
+    events.send(("ready", server.port))
+    return server, relay
+
+
+def follow_commands(commands: Iterable[bytes], relay: _Relay) -> None:
+    """Obey the sandbox's commands, one a line, until their end (see the module's note)."""
+    for line in commands:
+        command, _, argument = line.strip().partition(b" ")
+        if command == b"settle":
+            relay.settle(int(argument))
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the sandbox handles Ctrl-C and ends us
     parser = argparse.ArgumentParser(prog="python -m sandbox._emulator")
@@ -92,27 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-fd", type=int, required=True)
     args = parser.parse_args(argv)
     events = Connection(args.events_fd, readable=False)
-    try:
-        # Here, not at the top: outside the project's environment moto may be missing or
-        # another version, which the sandbox reports in one line, not as our traceback.
-        from sandbox.emulator import MotoServer  # noqa: PLC0415 - see above
-    except ImportError as error:
-        events.send(("import-error", str(error)))
+    started = start_server(args.host, args.port, events)
+    if started is None:
         return 1
-    try:
-        server = MotoServer(host=args.host, port=args.port, keep_alive=True)
-    except OSError as error:
-        events.send(("error", error.errno, str(error)))
-        return 1
-    relay = _Relay(events)
-    server.observers.append(relay.observe)
-    server.start()
-    events.send(("ready", server.port))
-    for line in sys.stdin.buffer:  # until the sandbox closes the pipe, or dies
-        command, _, argument = line.strip().partition(b" ")
-        if command == b"settle":
-            relay.settle(int(argument))
-    # Requests in flight die with us: the sandbox closes only when it no longer needs them.
+    follow_commands(sys.stdin.buffer, started[1])
+    # The sandbox closed the pipe, or died. Requests in flight die with us: the sandbox
+    # closes it only when it no longer needs them.
     sys.stderr.flush()
     os._exit(0)
 

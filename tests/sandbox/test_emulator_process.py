@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import http.client
+import io
+import multiprocessing
 import os
 import signal
 import socket
@@ -18,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
-from sandbox import settings
+from sandbox import _emulator, settings
 from sandbox.emulator import MotoServer
 from sandbox.emulator_process import EmulatorProcess
 from sandbox.service_metrics import EmulatorRequest
@@ -228,3 +230,68 @@ def test_an_interrupt_alone_does_not_stop_the_emulator(emulator: EmulatorProcess
     assert emulator.pid is not None
     os.kill(emulator.pid, signal.SIGINT)
     assert client(emulator, "dynamodb").list_tables()["TableNames"] == []
+
+
+# The emulator's side, in this process (the child's own run is not measured for coverage).
+def _request(method: str, path: str, authorization_service: str, target: str = "") -> Any:
+    headers = {
+        "authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-central-1/"
+        f"{authorization_service}/aws4_request, SignedHeaders=host, Signature=0"
+    }
+    if target:
+        headers["x-amz-target"] = target
+    return EmulatorRequest(method, path, "", headers, b"", 200)
+
+
+def test_the_relay_sends_counted_requests_in_order_then_each_settle_marker() -> None:
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    relay = _emulator._Relay(sending)
+    put = _request("PUT", "/bucket/key", "s3")
+    bucket = _request("PUT", "/bucket", "s3")
+    send = _request("POST", "/", "sqs", "AmazonSQS.SendMessage")
+    receive = _request("POST", "/", "sqs", "AmazonSQS.ReceiveMessage")
+    table = _request("POST", "/", "dynamodb", "DynamoDB_20120810.PutItem")
+    for request in (put, bucket, send, receive, table):
+        relay.observe(request)
+    relay.settle(1)
+    relay.settle(2)
+
+    messages: list[Any] = []
+    while len(messages) < 2 or messages[-1] != ("settled", 2):
+        assert receiving.poll(10), f"the relay sent only {messages}"
+        messages.append(receiving.recv())
+    observed = [r for kind, batch in messages if kind == "observed" for r in batch]
+    assert observed == [put, send]  # what the service metrics may count, in order
+    assert [m for m in messages if m[0] == "settled"] == [("settled", 1), ("settled", 2)]
+    assert messages.index(("settled", 1)) > max(
+        i for i, m in enumerate(messages) if m[0] == "observed"
+    )
+
+
+def test_the_emulators_commands_are_obeyed_until_their_end() -> None:
+    settled: list[int] = []
+
+    class Relay:
+        def settle(self, marker: int) -> None:
+            settled.append(marker)
+
+    commands = io.BytesIO(b"settle 1\n\nsomething else\nsettle 22\n")
+    _emulator.follow_commands(commands, Relay())  # type: ignore[arg-type]
+    assert settled == [1, 22]
+
+
+def test_the_emulator_side_reports_ready_or_why_it_cannot_serve() -> None:
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    started = _emulator.start_server("127.0.0.1", 0, sending)
+    assert started is not None
+    server, _ = started
+    try:
+        assert receiving.recv() == ("ready", server.port)
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", server.port)) == 0
+        assert _emulator.start_server("127.0.0.1", server.port, sending) is None
+        kind, number, text = receiving.recv()
+        assert (kind, number) == ("error", errno.EADDRINUSE)
+        assert "in use" in text
+    finally:
+        server.stop()
