@@ -177,8 +177,9 @@ class _Exchange:
                 self._chunked = True
                 handler.send_header("Transfer-Encoding", "chunked")
             else:
-                handler.close_connection = True
-                handler.send_header("Connection", "close")
+                handler.close_connection = True  # the body ends where the connection does
+        if handler.close_connection:  # the client asked, or a failure: say so
+            handler.send_header("Connection", "close")
         handler.end_headers()
         self._sent = True
 

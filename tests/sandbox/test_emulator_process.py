@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +20,10 @@ from typing import Any
 
 import boto3
 import pytest
+from werkzeug.serving import make_server
 
 from sandbox import _emulator, settings
-from sandbox.emulator import MotoServer
+from sandbox.emulator import MotoServer, _KeepAliveRequestHandler
 from sandbox.emulator_process import EmulatorProcess
 from sandbox.service_metrics import EmulatorRequest
 
@@ -295,3 +297,100 @@ def test_the_emulator_side_reports_ready_or_why_it_cannot_serve() -> None:
         assert "in use" in text
     finally:
         server.stop()
+
+
+@pytest.fixture
+def in_process() -> Iterator[tuple[MotoServer, list[EmulatorRequest]]]:
+    """The kept-alive server in this process, its answered requests observed."""
+    server = MotoServer(keep_alive=True)
+    seen: list[EmulatorRequest] = []
+    server.observers.append(seen.append)
+    with server:
+        yield server, seen
+
+
+def test_in_process_too_boto3s_requests_work_kept_alive_and_are_observed(
+    in_process: tuple[MotoServer, list[EmulatorRequest]],
+) -> None:
+    server, seen = in_process
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id=settings.SANDBOX_ACCESS_KEY,
+        aws_secret_access_key=settings.SANDBOX_SECRET_KEY,
+    )
+    s3.create_bucket(Bucket="here", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="here", Key="empty", Body=b"")
+    s3.put_object(Bucket="here", Key="meta", Body=b"m", Metadata={"my_key": "value"})
+    assert s3.head_object(Bucket="here", Key="meta")["Metadata"] == {"my_key": "value"}
+    puts = [(r.method, r.path, r.status) for r in seen if r.method == "PUT"]
+    assert puts == [("PUT", "/here", 200), ("PUT", "/here/empty", 200), ("PUT", "/here/meta", 200)]
+    server.reset()
+
+
+def _serve(app: Any) -> Iterator[int]:
+    """`app` behind the kept-alive handler; yields its port."""
+    server = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=_KeepAliveRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _streamed(environ: Any, start_response: Any) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])  # no Content-Length
+    yield b"first "
+    yield b"second"
+
+
+def _failing(environ: Any, start_response: Any) -> Iterator[bytes]:
+    raise RuntimeError("the application failed")
+
+
+def test_a_response_of_unknown_length_is_chunked_and_the_connection_stays_open() -> None:
+    for port in _serve(_streamed):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for _ in range(2):
+                connection.request("GET", "/")
+                response = connection.getresponse()
+                assert response.getheader("Transfer-Encoding") == "chunked"
+                assert response.read() == b"first second"
+                assert not response.will_close
+        finally:
+            connection.close()
+
+
+def test_an_http_1_0_client_gets_the_body_delimited_by_the_close() -> None:
+    for port in _serve(_streamed):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            answer = b""
+            while chunk := client.recv(65536):  # until the server closes
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding" not in head
+        assert body == b"first second"
+
+
+def test_a_failing_application_answers_500_and_closes_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for port in _serve(_failing):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            assert response.status == 500
+            response.read()
+            assert response.will_close
+        finally:
+            connection.close()
+    assert "the application failed" in caplog.text
