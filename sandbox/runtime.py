@@ -79,6 +79,21 @@ class FunctionWorker:
         process = self._process
         return process.pid if process is not None and process.poll() is None else None
 
+    def is_asleep(self) -> bool | None:
+        """True while the environment's process sleeps (Linux state ``S``: a ``sleep``, a
+        blocked read), False while it runs or waits for a CPU (``R``), None where
+        ``/proc/<pid>/stat`` can't tell (another OS, or the process just ended)."""
+        pid = self.pid
+        if pid is None:
+            return None
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                # "pid (comm) state ...": comm may hold spaces and parentheses.
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return None
+        return state == b"S"
+
     def _start(self, timeout: float) -> subprocess.Popen[bytes] | None:
         """A fresh environment past its init phase, or None if it died or hung in init."""
         process = subprocess.Popen(  # noqa: S603 - our own script and interpreter
@@ -486,6 +501,7 @@ class LambdaRuntime:
                 heapq.heappush(self._queue, _Invocation(now + delay, next(self._seq), event, wall))
             self.stats.events_received += len(events)
             self._condition.notify_all()
+            self._spare.notify_all()
 
     # Execution environments: one worker process each, as Lambda keeps them warm.
     def _execute(self, index: int) -> None:
@@ -518,7 +534,9 @@ class LambdaRuntime:
                     self._executing += 1
                     return heapq.heappop(self._queue)
                 if index >= self._active:
-                    self._spare.wait(timeout=self._scale_out_after / 2)
+                    # Looking again soon only while events are queued: idle spares sleep
+                    # until an event arrives (every enqueue notifies them).
+                    self._spare.wait(timeout=self._scale_out_after / 2 if self._queue else None)
                     continue
                 self._condition.wait(timeout=self._queue[0].due - now if self._queue else None)
             return None
@@ -529,14 +547,23 @@ class LambdaRuntime:
         than `concurrency` environments working. Lambda scales out while events wait; the
         sandbox keeps to a few environments so that a burst stays within the machine's CPU
         (each new one pays a cold start) and memory (call with the condition held)."""
-        waiting = sum(
-            1
-            for worker in self._workers
-            if (since := worker.invoked_at) is not None and now - since >= self._scale_out_after
-        )
+        waiting = sum(1 for worker in self._workers if self._is_waiting(worker, now))
         if self._executing - waiting < self._concurrency and self._executing >= self._active:
             self._active += 1
             self._spare.notify_all()  # the environment numbered as the new one takes events
+
+    def _is_waiting(self, worker: FunctionWorker, now: float) -> bool:
+        """An invocation that has run a while in an environment that sleeps (no CPU of
+        ours); where the state can't be read, one that has run for a long while."""
+        since = worker.invoked_at
+        if since is None or now - since < self._scale_out_after:
+            return False
+        asleep = worker.is_asleep()
+        if asleep is None:
+            return now - since >= max(
+                self._scale_out_after, settings.SANDBOX_SCALE_OUT_BLIND_AFTER_SECONDS
+            )
+        return asleep
 
     def _run(self, worker: FunctionWorker, invocation: _Invocation) -> None:
         if invocation.condition is None and (
@@ -605,6 +632,7 @@ class LambdaRuntime:
         invocation.due = time.monotonic() + delay
         heapq.heappush(self._queue, invocation)
         self._condition.notify_all()
+        self._spare.notify_all()
 
     def _machinery_failed(self, invocation: _Invocation, error: Exception) -> None:
         """The sandbox itself failed around an invocation: retry it, never drop the event.

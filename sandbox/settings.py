@@ -19,12 +19,17 @@ SANDBOX_FALLBACK_REGION = "eu-central-1"
 SANDBOX_RETRY_DELAY_SECONDS = 1.0
 # Execution environments the local runtime keeps warm: Lambda runs async events concurrently.
 SANDBOX_CONCURRENCY = 2
-# More environments, up to this many, while invocations wait (no CPU) and events are due:
-# an invocation running longer than this counts as waiting (clean ones take milliseconds,
-# under 0.15 s measured on a loaded machine, where 0.2 s let a load spike start some; the
-# SDK backs off up to 1 s, doubling, after a throttle).
-SANDBOX_MAX_CONCURRENCY = 6
-SANDBOX_SCALE_OUT_AFTER_SECONDS = 0.5
+# More environments, up to this many, while invocations wait (no CPU) and events are due.
+# An invocation counts as waiting once it has run SANDBOX_SCALE_OUT_AFTER_SECONDS and its
+# environment is asleep (state S in /proc/<pid>/stat: the SDK's backoff after a throttle,
+# up to 1 s doubling, or a call that waits on the network). An environment that is busy or
+# only starved of CPU on a loaded machine is runnable (R), not waiting: more environments
+# would only add cold starts. Where /proc can't tell, wall time alone decides, after
+# SANDBOX_SCALE_OUT_BLIND_AFTER_SECONDS (clean invocations stayed under 0.4 s on a loaded
+# machine). 10 environments keep the fault burst's peak memory under 1 GiB (`make bench`).
+SANDBOX_MAX_CONCURRENCY = 10
+SANDBOX_SCALE_OUT_AFTER_SECONDS = 0.1
+SANDBOX_SCALE_OUT_BLIND_AFTER_SECONDS = 0.5
 # Transport-queue polling: short polls so Ctrl-C and close() return at once.
 SANDBOX_POLL_INTERVAL_SECONDS = 0.05
 # Out-of-order delivery: each event waits a random time up to this before its invocation.

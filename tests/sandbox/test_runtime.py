@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 
+from sandbox import settings
 from sandbox.faults import Faults
 from sandbox.runtime import (
     FunctionIdentity,
+    FunctionWorker,
     InvocationObserver,
     InvocationRecord,
     LambdaRuntime,
@@ -32,6 +34,15 @@ from sandbox.template import FunctionSpec
 
 RETRY_DELAY = 0.01
 MAX_RETRIES = 2
+# A handler that keeps its CPU busy for 0.3 s: a long invocation that never sleeps.
+BUSY_HANDLER = """
+import time
+def lambda_handler(event, context):
+    until = time.process_time() + 0.3
+    while time.process_time() < until:
+        pass
+    return {"recorded": 1}
+"""
 
 
 class MemoryQueues:
@@ -250,26 +261,41 @@ def test_invocations_that_wait_bring_more_environments_up_to_the_maximum(
 def test_busy_environments_that_do_not_wait_are_not_joined_by_more(
     tmp_path: Path, queues: MemoryQueues, running: list[LambdaRuntime]
 ) -> None:
-    """A backlog alone doesn't start environments beyond `concurrency`: each would pay a
-    cold start for CPU the working ones use already."""
-    asset = make_asset(
-        tmp_path,
-        """
-        def lambda_handler(event, context):
-            return {"recorded": 1}
-        """,
-    )
-    # No invocation here waits a minute.
+    """Long invocations that use the CPU (runnable, not asleep) don't start environments
+    beyond `concurrency`: each would pay a cold start for CPU the working ones use already."""
+    asset = make_asset(tmp_path, BUSY_HANDLER)
     runtime, records = recording_runtime(
-        asset, queues, concurrency=1, max_concurrency=3, scale_out_after=60.0
+        asset, queues, concurrency=1, max_concurrency=3, scale_out_after=0.05
     )
     running.append(runtime)
 
-    run(runtime, queues, events=40)
+    run(runtime, queues, events=5)
 
-    assert runtime.stats.succeeded == 40
+    assert runtime.stats.succeeded == 5
     assert {r.concurrent_executions for r in records} == {1}
     assert len(runtime.environment_pids()) == 1
+
+
+def test_where_the_process_state_is_unknown_only_a_long_invocation_counts_as_waiting(
+    tmp_path: Path,
+    queues: MemoryQueues,
+    running: list[LambdaRuntime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without /proc (another OS) the runtime can't tell busy from asleep: an invocation
+    that has run SANDBOX_SCALE_OUT_BLIND_AFTER_SECONDS counts as waiting, whatever it does."""
+    monkeypatch.setattr(FunctionWorker, "is_asleep", lambda self: None)
+    monkeypatch.setattr(settings, "SANDBOX_SCALE_OUT_BLIND_AFTER_SECONDS", 0.1)
+    asset = make_asset(tmp_path, BUSY_HANDLER)
+    runtime, records = recording_runtime(
+        asset, queues, concurrency=1, max_concurrency=2, scale_out_after=0.05
+    )
+    running.append(runtime)
+
+    run(runtime, queues, events=5)
+
+    assert runtime.stats.succeeded == 5
+    assert max(r.concurrent_executions for r in records) == 2
 
 
 def test_a_killed_environment_fails_the_invocation_as_runtime_exit_error(
