@@ -199,13 +199,15 @@ class _Exchange:
                 close()
 
     def fail(self, error: Exception) -> None:
-        """Answer 500 if no part of the response went out yet; log the error."""
-        handler = self._handler
+        """Log the error, then answer 500 if no part of the response went out yet.
+
+        Logged first: once a client has its 500, the log already says why.
+        """
+        self._handler.log_error("Error on request: %r", error)
         if not self._sent:
             self._status, self._chunked = None, False
             with contextlib.suppress(Exception):
                 self.run(InternalServerError())
-        handler.log_error("Error on request: %r", error)
 
 
 MAX_REMEMBERED_HOSTS = 256
