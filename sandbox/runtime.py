@@ -80,19 +80,22 @@ class FunctionWorker:
         return process.pid if process is not None and process.poll() is None else None
 
     def is_asleep(self) -> bool | None:
-        """True while the environment's process sleeps (Linux state ``S``: a ``sleep``, a
-        blocked read), False while it runs or waits for a CPU (``R``), None where
+        """True while the environment's process sleeps inside an invocation (Linux state
+        ``S``: a ``sleep``, a blocked call), False while it runs or waits for a CPU (``R``)
+        or has answered already (it then sleeps waiting for the next event, until the
+        runtime, itself slow on a loaded machine, reads the answer), None where
         ``/proc/<pid>/stat`` can't tell (another OS, or the process just ended)."""
-        pid = self.pid
-        if pid is None:
+        process = self._process
+        if process is None or process.poll() is not None or process.stdout is None:
             return None
         try:
-            with open(f"/proc/{pid}/stat", "rb") as stat:
+            with open(f"/proc/{process.pid}/stat", "rb") as stat:
                 # "pid (comm) state ...": comm may hold spaces and parentheses.
                 state = stat.read().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            answered, _, _ = select.select([process.stdout], [], [], 0)
+        except (OSError, IndexError, ValueError):
             return None
-        return state == b"S"
+        return state == b"S" and not answered
 
     def _start(self, timeout: float) -> subprocess.Popen[bytes] | None:
         """A fresh environment past its init phase, or None if it died or hung in init."""

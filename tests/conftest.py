@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -62,12 +63,31 @@ def run_python() -> RunPython:
 
 
 @pytest.fixture(scope="session")
-def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cdk_out(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """The whole app as `make synth` builds it (dev stage and pipeline), in a temporary
-    directory rather than the working tree's cdk.out."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
+    directory rather than the working tree's cdk.out.
+
+    One synth per test session, not per pytest-xdist worker (each is ~15 s of jsii): the
+    first worker synthesizes into the session's shared temporary folder under a file
+    lock, the others wait for it and read the same files. Tests only read it (those that
+    change an app copy it first).
+    """
+    # Each worker's base temp is <session's>/popen-gwN; without xdist it is the session's.
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    outdir = shared / "cdk.out"
+    with (shared / "cdk.out.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (outdir / "manifest.json").is_file():
+            _synth_into(outdir)
+    return outdir
+
+
+def _synth_into(outdir: Path) -> None:
+    """Synthesize beside `outdir`, then rename: a failed synth leaves no half of one."""
+    partial = outdir.with_name(f"{outdir.name}.partial-{os.getpid()}")
     # The CLI turns asset metadata on; the sandbox finds the handler's asset through it.
     context = {**cdk_json_context(), "aws:cdk:enable-asset-metadata": True}
-    app = build_app(cdk.App(outdir=str(outdir), context=context))
-    app.synth()
-    return outdir
+    build_app(cdk.App(outdir=str(partial), context=context)).synth()
+    partial.rename(outdir)
