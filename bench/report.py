@@ -138,16 +138,19 @@ def _burst_rows(burst: dict[str, Any]) -> list[Row]:
             EMULATOR,
         )
     )
-    rows.append(
-        (
-            "sandbox: peak memory (all processes)",
-            f"{burst['peak_memory_mib']:.0f} MiB",
-            "",
-            f"target <= {burst['target_peak_memory_mib']:.0f} MiB: "
-            + _verdict(burst["peak_memory_mib"], burst["target_peak_memory_mib"]),
-            EMULATOR,
+    target_mib = burst["target_peak_memory_mib"]
+    for label, run in (("", burst), (", faults on", burst["with_faults"])):
+        # Summed resident sets: pages the processes share count once per process, so
+        # this is an upper bound of what the sandbox holds.
+        rows.append(
+            (
+                f"sandbox: peak memory (all processes, summed RSS){label}",
+                f"{run['peak_memory_mib']:.0f} MiB",
+                "",
+                f"target <= {target_mib:.0f} MiB: " + _verdict(run["peak_memory_mib"], target_mib),
+                EMULATOR,
+            )
         )
-    )
     return rows
 
 

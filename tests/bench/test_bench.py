@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from bench.report import render
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -120,9 +122,15 @@ def test_burst_reports_files_per_second_end_to_end_with_and_without_faults(
         assert run["client_threads"] == 8
         assert is_sane(run["files_per_second"])
         assert is_sane(run["target_files_per_second"])
+        assert is_sane(run["peak_memory_mib"])
+    # The table shows the peak of each run next to the target: faults start more environments.
+    memory_rows = [line for line in render(results).splitlines() if "peak memory" in line]
+    assert [("faults on" in row, "1024 MiB" in row) for row in memory_rows] == [
+        (False, True),
+        (True, True),
+    ]
     # Every upload reached the function at least once (duplicates and retries add more).
     assert burst["with_faults"]["invocations"] >= burst["with_faults"]["uploads"]
-    assert is_sane(burst["peak_memory_mib"])
     # moto runs in a process of its own: both processes do work for every upload.
     assert is_sane(burst["cpu_ms_per_upload"]["sandbox_process"])
     assert is_sane(burst["cpu_ms_per_upload"]["emulator_process"])
