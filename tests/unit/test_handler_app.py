@@ -345,6 +345,41 @@ def test_the_runbooks_recorded_queries_name_fields_the_recorded_line_has(
             assert fields <= set(line[list_field][0]), query
 
 
+def runbook_field_lists_over_error_lines() -> list[set[str]]:
+    """The fields each runbook query names with `fields` over `level = "ERROR"` lines."""
+    lists: list[set[str]] = []
+    for page in sorted((REPO_ROOT / "runbooks").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"^ *```\w*\n(.*?)^ *```", text, re.DOTALL | re.MULTILINE):
+            if 'level = "ERROR"' in block and (named := re.search(r"fields (.*)", block)):
+                lists.append({name.strip() for name in named.group(1).split(",")})
+    return lists
+
+
+def test_the_runbooks_error_queries_name_fields_the_error_lines_have(
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A field no error line has shows as an empty column in Logs Insights, silently.
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0")
+    follow_captured_stdout(app)
+    with pytest.raises(BatchFailedError):  # a record that can't be parsed
+        app.lambda_handler(s3_event(s3_record("bad", size=-1)), lambda_context)
+    ledger_table.delete()
+    with pytest.raises(BatchFailedError):  # a write DynamoDB refuses
+        app.lambda_handler(s3_event(s3_record("a.txt")), lambda_context)
+    errors = [line for line in output_lines(capsys) if line.get("level") == "ERROR"]
+    assert len(errors) == 2
+    carried = set().union(*errors)
+    field_lists = runbook_field_lists_over_error_lines()
+    assert len(field_lists) >= 3  # function-errors, canary-error-rate, table-system-errors
+    for fields in field_lists:
+        assert {name for name in fields if not name.startswith("@")} <= carried, fields
+
+
 def test_nothing_recorded_writes_no_recorded_line(
     app: ModuleType,
     ledger_table: Any,
