@@ -191,8 +191,11 @@ def test_a_chunked_request_body_is_read_to_its_end(emulator: EmulatorProcess) ->
         connection.close()
 
 
+# The parent restores Python's own Ctrl-C handler: started from a background job of a
+# non-interactive shell (a CI runner's), it would inherit SIGINT ignored and never end.
 PARENT = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {repo!r})
 from sandbox.emulator_process import EmulatorProcess
 emulator = EmulatorProcess()
