@@ -15,6 +15,10 @@ import os
 import platform
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,16 +34,29 @@ from bench.settings import DEFAULT_CDK_OUT, DEFAULT_OUTPUT, FULL, QUICK, REPO_RO
 from bench.stub_dynamodb import stub_dynamodb_endpoint
 from bench.synth import measure_synth
 from bench.warm import measure_warm
+from sandbox.arguments import output_file
+
+# A line at least this often while a section runs: no wait looks like a hang.
+PROGRESS_INTERVAL_SECONDS = 2.0
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
+    parser.add_argument(
+        "--output", type=output_file, default=DEFAULT_OUTPUT, help="JSON results file"
+    )
     parser.add_argument("--cdk-out", type=Path, default=DEFAULT_CDK_OUT, help="for the sandbox")
     parser.add_argument("--skip-synth", action="store_true", help="leave out synth timing")
     parser.add_argument("--skip-burst", action="store_true", help="leave out the sandbox burst")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # Checked before minutes of measuring, not when the burst section reaches it.
+    if not args.skip_burst and not (args.cdk_out / "manifest.json").is_file():
+        parser.error(
+            f"--cdk-out {str(args.cdk_out)!r} holds no synthesized app (no manifest.json): "
+            "run `make synth` first, or pass --skip-burst"
+        )
+    return args
 
 
 def _git_commit() -> str:
@@ -72,25 +89,24 @@ def _burst(args: argparse.Namespace, sizes: Sizes) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Every section in turn; each prints progress to stderr."""
+    """Every section in turn; each says on stderr that it runs, and for how long."""
     sizes = QUICK if args.quick else FULL
     results: dict[str, Any] = {"meta": _meta(args.quick)}
-    _progress("warm cost per event against a near-zero stub DynamoDB (the honest floor)")
-    with stub_dynamodb_endpoint() as endpoint:
+    floor = "warm cost per event against a near-zero stub DynamoDB (the honest floor)"
+    with _section(floor), stub_dynamodb_endpoint() as endpoint:
         results["warm"] = measure_warm(endpoint, sizes)
     # The same 1-record events against two emulators: the ratio moves with the
     # emulator's speed, which is why the stub's figures are the headline.
     results["warm_by_emulator"] = {}
     for name, endpoint_of in (("moto", dynamodb_endpoint), ("dynalite", dynalite_endpoint)):
-        _progress(f"warm cost per 1-record event against {name}")
-        with endpoint_of() as endpoint:
+        with _section(f"warm cost per 1-record event against {name}"), endpoint_of() as endpoint:
             results["warm_by_emulator"][name] = measure_warm(endpoint, sizes, (1,))
-    _progress("cold start (fresh processes)")
-    results["cold_start"] = measure_cold_start(sizes)
-    _progress("synth time (fresh processes)")
-    results["synth"] = {"skipped": "--skip-synth"} if args.skip_synth else measure_synth(sizes)
-    _progress("burst through the sandbox")
-    results["burst"] = _burst(args, sizes)
+    with _section("cold start (fresh processes)"):
+        results["cold_start"] = measure_cold_start(sizes)
+    with _section("synth time (fresh processes)"):
+        results["synth"] = {"skipped": "--skip-synth"} if args.skip_synth else measure_synth(sizes)
+    with _section("burst through the sandbox"):
+        results["burst"] = _burst(args, sizes)
     # Lambda bills wall time, which includes waiting on DynamoDB: moto's few milliseconds
     # stand in for DynamoDB's latency better than the stub's none.
     one_record = results["warm_by_emulator"]["moto"]["by_records_per_event"]["1"]["handler"]
@@ -102,16 +118,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _progress(section: str) -> None:
-    print(f"bench: {section}...", file=sys.stderr, flush=True)
+@contextmanager
+def _section(label: str, interval: float = PROGRESS_INTERVAL_SECONDS) -> Iterator[None]:
+    """``bench: LABEL...`` now, ``... still running (N s)`` every ``interval`` seconds from
+    a thread of its own while the block runs, and its duration at the end (stderr)."""
+    print(f"bench: {label}...", file=sys.stderr, flush=True)
+    started, done = time.monotonic(), threading.Event()
+
+    def tick() -> None:
+        while not done.wait(interval):
+            elapsed = time.monotonic() - started
+            print(f"... {label}: still running ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+
+    ticker = threading.Thread(target=tick, name="bench-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+    print(f"    done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     results = run(args)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    print(render(results))  # first: a write that fails still leaves the figures on screen
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(render(results))
     print(f"\nResults written to {args.output}")
 
 

@@ -72,10 +72,22 @@ def _warm_rows(warm: dict[str, Any]) -> list[Row]:
                 "per-record cost, 100 vs 1 record/event",
                 f"{warm['per_record_growth']:.2f}x",
                 f"{warm['baseline_per_record_growth']:.2f}x",
-                "flat = 1",
+                "flat (1.0) or falling",
                 IN_AWS,
             )
         )
+    sizes = warm["by_records_per_event"]
+    rows.append(
+        (
+            f"logs per event, {' / '.join(sizes)} record(s)",
+            " / ".join(
+                f"{row['handler']['log_bytes_per_event'] / 1024:.1f} KB" for row in sizes.values()
+            ),
+            "",
+            "(CloudWatch Logs bills the bytes)",
+            IN_AWS,
+        )
+    )
     return rows
 
 

@@ -24,7 +24,6 @@ from bench.settings import (
     RECORDS_PER_EVENT,
     REPO_ROOT,
     UNDECORATED_HANDLER_MODULE,
-    WARM_RATIO_TARGET,
     Sizes,
 )
 from bench.stats import mean, median, ms, ratio
@@ -141,9 +140,9 @@ def measure_warm(
     one = by_size[str(records_per_event[0])]
     result: dict[str, Any] = {
         "by_records_per_event": by_size,
-        # S3 sends one record per event: that is the headline ratio.
+        # S3 sends one record per event: that is the headline ratio (its targets are the
+        # CPU overhead's, in "overhead").
         "ratio": one["ratio"],
-        "target_ratio": WARM_RATIO_TARGET,
     }
     if len(records_per_event) > 1:
         most = by_size[str(records_per_event[-1])]

@@ -437,25 +437,27 @@ class Sandbox:
             self._mirror.drain(max(0.0, deadline - time.monotonic()))
 
     def progress_line(self) -> str:
-        """The counters in one line: events, invocations, outcomes, and what faults did."""
+        """The counters in one line: events, invocations, outcomes, and what faults did
+        (each fault's count once it is configured, zero included, or once it happened)."""
         s = self._running_runtime().stats
         parts = [
-            f"{s.events_received} events",
-            f"{s.invocations} invocations",
+            _count(s.events_received, "event"),
+            _count(s.invocations, "invocation"),
             f"{s.recorded} recorded",
-            f"{s.retries} Lambda retries",
+            _count(s.retries, "Lambda retry", "Lambda retries"),
             f"{s.sent_to_failure_queue} to the failure queue",
         ]
         if s.redriven:
             parts.append(f"{s.redriven} redriven")
-        if s.duplicates_injected:
-            parts.append(f"{s.duplicates_injected} duplicates injected")
+        if s.duplicates_injected or self.faults.duplicate_rate:
+            parts.append(_count(s.duplicates_injected, "duplicate") + " injected")
         if self._proxy is not None:
             injected = sum(self._proxy.injected.values())
-            if injected:
-                parts.append(f"{injected} DynamoDB errors injected")
-            if self._proxy.sdk_retries:
-                parts.append(f"{self._proxy.sdk_retries} SDK retries")
+            errors_on = self.faults.dynamodb_error_rate or self.faults.dynamodb_access_denied
+            if injected or errors_on:
+                parts.append(_count(injected, "DynamoDB error") + " injected")
+            if self._proxy.sdk_retries or errors_on:
+                parts.append(_count(self._proxy.sdk_retries, "SDK retry", "SDK retries"))
         return ", ".join(parts)
 
     def stats(self) -> dict[str, Any]:
@@ -560,3 +562,8 @@ def _run_all(steps: list[Callable[[], None]]) -> None:
             first = first or error
     if first is not None:
         raise first
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 event``, ``2 events``: a count with its noun in the right number."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"

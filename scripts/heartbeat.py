@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-INTERVAL_SECONDS = 5.0
+INTERVAL_SECONDS = 2.0  # a line at least this often: no step looks hung
 USAGE = "usage: heartbeat.py LABEL -- COMMAND [ARGS...]"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -330,6 +331,26 @@ def test_demo_summary_counts_injected_duplicates_and_sdk_retries(
     assert " duplicates injected" in summary
     assert " DynamoDB errors injected" in summary
     assert " SDK retries" in summary
+
+
+def test_a_configured_fault_is_counted_even_when_it_never_fired(
+    cdk_out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Rates this low inject nothing in 8 events: the summary still says so, in zeros.
+    monkeypatch.chdir(tmp_path)
+    argv = ["demo", "--cdk-out", str(cdk_out), "--seed", "1"]
+    argv += ["--dynamodb-error-rate", "0.0001", "--duplicate-rate", "0.0001"]
+
+    status, out, err = run(argv, capsys)
+
+    assert status == 0, err
+    summary = out.strip().splitlines()[-1]
+    assert "0 duplicates injected, 0 DynamoDB errors injected, " in summary
+    # The SDK may still retry on its own (a slow answer on a loaded machine): counted too.
+    assert re.search(r"injected, \d+ SDK retr(y|ies)\)$", summary), summary
 
 
 def test_a_port_another_program_listens_on_is_one_line_naming_the_way_out(

@@ -1,4 +1,4 @@
-"""The sandbox's progress line when stderr is a log file, not a terminal."""
+"""The sandbox's progress line: its counts, and when it is written to a log file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from sandbox import cli
+from sandbox.sandbox import _count
 
 
 def test_progress_logs_a_line_only_when_the_counts_change(
@@ -20,3 +21,16 @@ def test_progress_logs_a_line_only_when_the_counts_change(
         progress(line)
 
     assert capsys.readouterr().err.splitlines() == ["... 3 recorded", "... 4 recorded"]
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [(0, "0 SDK retries"), (1, "1 SDK retry"), (2, "2 SDK retries")],
+)
+def test_an_irregular_plural(number: int, expected: str) -> None:
+    assert _count(number, "SDK retry", "SDK retries") == expected
+
+
+@pytest.mark.parametrize(("number", "expected"), [(1, "1 duplicate"), (3, "3 duplicates")])
+def test_a_regular_plural(number: int, expected: str) -> None:
+    assert _count(number, "duplicate") == expected
