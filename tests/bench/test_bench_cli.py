@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import bench.__main__ as bench_main
 from bench.__main__ import _parse_args, _section
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -56,3 +57,13 @@ def test_a_running_section_says_so_every_interval(capsys: pytest.CaptureFixture[
     assert lines[0] == "bench: a slow section..."
     assert sum(line.startswith("... a slow section: still running") for line in lines) >= 3
     assert lines[-1].strip().startswith("done in ")
+
+
+def test_the_default_output_folder_is_made_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh clone has no bench-results/: the JSON must still have somewhere to go.
+    monkeypatch.setattr(bench_main, "DEFAULT_OUTPUT", tmp_path / "bench-results" / "latest.json")
+    args = _parse_args(["--skip-burst"])
+    assert args.output == tmp_path / "bench-results" / "latest.json"
+    assert args.output.parent.is_dir()
