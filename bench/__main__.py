@@ -45,7 +45,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument(
         # A string default goes through `type` too: its folder (bench-results/) is made then.
-        "--output", type=output_file, default=str(DEFAULT_OUTPUT), help="JSON results file"
+        "--output",
+        type=output_file,
+        default=str(DEFAULT_OUTPUT),
+        help="JSON results file",
     )
     parser.add_argument("--cdk-out", type=Path, default=DEFAULT_CDK_OUT, help="for the sandbox")
     parser.add_argument("--skip-synth", action="store_true", help="leave out synth timing")
