@@ -15,7 +15,6 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,9 +34,7 @@ from bench.stub_dynamodb import stub_dynamodb_endpoint
 from bench.synth import measure_synth
 from bench.warm import measure_warm
 from sandbox.arguments import output_file
-
-# A line at least this often while a section runs: no wait looks like a hang.
-PROGRESS_INTERVAL_SECONDS = 2.0
+from scripts.heartbeat import INTERVAL_SECONDS, still_running
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -123,24 +120,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 @contextmanager
-def _section(label: str, interval: float = PROGRESS_INTERVAL_SECONDS) -> Iterator[None]:
-    """``bench: LABEL...`` now, ``... still running (N s)`` every ``interval`` seconds from
-    a thread of its own while the block runs, and its duration at the end (stderr)."""
+def _section(label: str, interval: float = INTERVAL_SECONDS) -> Iterator[None]:
+    """``bench: LABEL...`` now, ``... LABEL: still running (N s)`` every ``interval``
+    seconds while the block runs (the build steps' heartbeat), its duration at the end."""
     print(f"bench: {label}...", file=sys.stderr, flush=True)
-    started, done = time.monotonic(), threading.Event()
-
-    def tick() -> None:
-        while not done.wait(interval):
-            elapsed = time.monotonic() - started
-            print(f"... {label}: still running ({elapsed:.0f} s)", file=sys.stderr, flush=True)
-
-    ticker = threading.Thread(target=tick, name="bench-progress", daemon=True)
-    ticker.start()
-    try:
+    started = time.monotonic()
+    with still_running(label, interval):
         yield
-    finally:
-        done.set()
-        ticker.join()
     print(f"    done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 

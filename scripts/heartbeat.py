@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 INTERVAL_SECONDS = 2.0  # a line at least this often: no step looks hung
 USAGE = "usage: heartbeat.py LABEL -- COMMAND [ARGS...]"
@@ -25,21 +28,36 @@ def run(label: str, command: list[str], interval: float = INTERVAL_SECONDS) -> i
     except OSError as error:
         print(f"<== {label}: cannot run {command[0]}: {error.strerror}", file=sys.stderr)
         return 127
-    while True:
+    with still_running(label, interval):
         try:
-            status = process.wait(timeout=interval)
-            break
-        except subprocess.TimeoutExpired:
-            elapsed = time.monotonic() - started
-            print(f"... {label}: still running ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+            status = process.wait()
         except KeyboardInterrupt:
             # The terminal sent SIGINT to the command too; let it finish its own clean-up.
             status = process.wait()
-            break
     elapsed = time.monotonic() - started
     outcome = "done" if status == 0 else f"failed (exit status {status})"
     print(f"<== {label}: {outcome} in {elapsed:.1f} s", file=sys.stderr, flush=True)
     return status
+
+
+@contextmanager
+def still_running(label: str, interval: float = INTERVAL_SECONDS) -> Iterator[None]:
+    """``... LABEL: still running (N s)`` on stderr every ``interval`` seconds while the
+    block runs, from a thread of its own (the block may be one long call)."""
+    started, done = time.monotonic(), threading.Event()
+
+    def tick() -> None:
+        while not done.wait(interval):
+            elapsed = time.monotonic() - started
+            print(f"... {label}: still running ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+
+    ticker = threading.Thread(target=tick, name="heartbeat", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
 
 
 def main(argv: list[str]) -> int:
