@@ -405,8 +405,7 @@ class LambdaRuntime:
     def stop(self) -> None:
         self._stop.set()
         with self._condition:
-            self._condition.notify_all()
-            self._spare.notify_all()
+            self._wake_all()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join()
@@ -503,8 +502,7 @@ class LambdaRuntime:
                 )
                 heapq.heappush(self._queue, _Invocation(now + delay, next(self._seq), event, wall))
             self.stats.events_received += len(events)
-            self._condition.notify_all()
-            self._spare.notify_all()
+            self._wake_all()
 
     # Execution environments: one worker process each, as Lambda keeps them warm.
     def _execute(self, index: int) -> None:
@@ -531,15 +529,20 @@ class LambdaRuntime:
             while not self._stop.is_set():
                 now = time.monotonic()
                 due = bool(self._queue) and self._queue[0].due <= now
-                if due and index >= self._active:
+                # Only the next spare in line looks for waiting invocations (a /proc read per
+                # environment): _scale_out can promote no other, and wakes the spares when
+                # it promotes this one, so the next in line takes over the looking.
+                next_in_line = index == self._active
+                if due and next_in_line:
                     self._scale_out(now)
                 if due and index < self._active:
                     self._executing += 1
                     return heapq.heappop(self._queue)
                 if index >= self._active:
-                    # Looking again soon only while events are queued: idle spares sleep
+                    # Looking again soon only while events are queued: otherwise spares sleep
                     # until an event arrives (every enqueue notifies them).
-                    self._spare.wait(timeout=self._scale_out_after / 2 if self._queue else None)
+                    looking = next_in_line and self._queue
+                    self._spare.wait(timeout=self._scale_out_after / 2 if looking else None)
                     continue
                 self._condition.wait(timeout=self._queue[0].due - now if self._queue else None)
             return None
@@ -634,6 +637,11 @@ class LambdaRuntime:
         """Back into Lambda's queue after `delay` seconds (call with the condition held)."""
         invocation.due = time.monotonic() + delay
         heapq.heappush(self._queue, invocation)
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Wake the environments taking events and the spares: the queue or the runtime's
+        state changed (call with the condition held; the two share its lock)."""
         self._condition.notify_all()
         self._spare.notify_all()
 
