@@ -342,10 +342,6 @@ class Expression:
             raise expression._error("an alarm can't use SEARCH (CloudWatch rejects it)")
         return expression
 
-    def references(self) -> set[str]:
-        """The ids (metrics or other expressions) the expression reads."""
-        return {node.name for node in _walk(self._tree) if isinstance(node, _Ref)}
-
     def functions(self) -> set[str]:
         """The functions it calls, upper case (SEARCH, FILL...)."""
         return {node.name for node in _walk(self._tree) if isinstance(node, _Call)}
