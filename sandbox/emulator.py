@@ -319,11 +319,12 @@ class _Observed:
             for key, value in environ.items()
             if key.startswith("HTTP_")
         }
-        # Bodies of a known length are read for the observers (SQS's parameters); S3's are
-        # left alone: uploads may stream, and the observers need only S3's method and path.
+        # Bodies of a known length are read for the observers only for SQS (its parameters);
+        # the others are left alone: S3 uploads may stream, the observers need only S3's
+        # method and path, and they count nothing of DynamoDB's (every write of the ledger).
         body = b""
         length = environ.get("CONTENT_LENGTH")
-        if length and signing_service(headers.get("authorization", "")) != "s3":
+        if length and signing_service(headers.get("authorization", "")) == "sqs":
             body = environ["wsgi.input"].read(int(length))
             environ["wsgi.input"] = io.BytesIO(body)
         status: list[int] = []

@@ -39,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote
 
@@ -86,8 +87,9 @@ class EmulatorRequest:
     body: bytes
     status: int
 
-    @property
+    @cached_property  # asked up to three times per request (filter, dispatch): parsed once
     def service(self) -> str:
+        """The signing name of the request's credential scope ("s3", "sqs"...)."""
         return signing_service(self.headers.get("authorization", ""))
 
 
@@ -213,16 +215,14 @@ class ServiceMetrics:
     # Requests to the emulator
     def observe_request(self, request: EmulatorRequest) -> None:
         """Count what S3 and SQS would for one request the emulator answered."""
-        if request.status >= 300:
+        if not may_count(request):  # the same filter the emulator's process applies
             return
         if request.service == "s3":
             self._observe_s3(request)
-        elif request.service == "sqs":
+        else:
             self._observe_sqs(request)
 
     def _observe_s3(self, request: EmulatorRequest) -> None:
-        if request.method != "PUT":
-            return
         bucket, _, key = unquote(request.path).lstrip("/").partition("/")
         if bucket != self._bucket or not key:
             return
@@ -237,7 +237,7 @@ class ServiceMetrics:
         if name not in self._queues:
             return
         dimensions = {"QueueName": name}
-        if action in ("SendMessage", "SendMessageBatch"):
+        if action in SQS_SEND_ACTIONS:
             bodies = (
                 [parameters.get("MessageBody", "")]
                 if action == "SendMessage"
@@ -249,7 +249,7 @@ class ServiceMetrics:
             for body in bodies:
                 size = float(len(str(body).encode()))
                 self._put(SQS, "SentMessageSize", dimensions, size, "Bytes")
-        elif action in ("DeleteMessage", "DeleteMessageBatch"):
+        elif action in SQS_DELETE_ACTIONS:
             count = 1 if action == "DeleteMessage" else len(parameters.get("Entries", []))
             with self._lock:
                 del self._sent_at[name][:count]  # oldest first: see the module's note
@@ -329,15 +329,15 @@ class ServiceMetrics:
         store.flush()  # to moto's CloudWatch too, as the Lambda metrics go
 
 
-SQS_COUNTED_ACTIONS = frozenset(
-    {"SendMessage", "SendMessageBatch", "DeleteMessage", "DeleteMessageBatch"}
-)
+SQS_SEND_ACTIONS = ("SendMessage", "SendMessageBatch")
+SQS_DELETE_ACTIONS = ("DeleteMessage", "DeleteMessageBatch")
+SQS_COUNTED_ACTIONS = frozenset(SQS_SEND_ACTIONS + SQS_DELETE_ACTIONS)
 
 
 def may_count(request: EmulatorRequest) -> bool:
     """False for a request :meth:`ServiceMetrics.observe_request` surely ignores, from its
-    status, service, method and target alone (the emulator's process sends the sandbox
-    only the others)."""
+    status, service, method and target alone: the emulator's process sends the sandbox
+    only the others, and observe_request starts with the same test."""
     if request.status >= 300:
         return False
     service = request.service
