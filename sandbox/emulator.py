@@ -21,7 +21,6 @@ import contextlib
 import functools
 import io
 import socket
-import sys
 import time
 import urllib.request
 from collections import deque
@@ -44,7 +43,7 @@ from werkzeug.wsgi import LimitedStream
 
 from sandbox import s3_events, settings
 from sandbox.service_metrics import EmulatorRequest, signing_service
-from sandbox.serving import BackgroundServer
+from sandbox.serving import BackgroundServer, notify
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -343,11 +342,7 @@ class _Observed:
             body=body,
             status=status[0] if status else 500,
         )
-        for observer in self._observers:
-            try:
-                observer(request)
-            except Exception as error:  # metrics never change what the emulator answered
-                print(f"sandbox: observing a request failed: {error!r}", file=sys.stderr)
+        notify(self._observers, request, "a request")
         return answer
 
 

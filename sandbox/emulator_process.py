@@ -29,6 +29,7 @@ from typing import Any
 
 from sandbox import settings
 from sandbox.service_metrics import EmulatorRequest
+from sandbox.serving import notify
 
 START_TIMEOUT_SECONDS = 120.0  # importing moto on a loaded 2-core machine
 SETTLE_TIMEOUT_SECONDS = 30.0
@@ -149,11 +150,7 @@ class EmulatorProcess:
 
     def _observe(self, requests: list[EmulatorRequest]) -> None:
         for request in requests:
-            for observer in self.observers:
-                try:
-                    observer(request)
-                except Exception as error:  # metrics never change what the emulator answered
-                    print(f"sandbox: observing a request failed: {error!r}", file=sys.stderr)
+            notify(self.observers, request, "a request")
 
     def settle(self, timeout: float = SETTLE_TIMEOUT_SECONDS) -> None:
         """Return once every request the emulator answered before this call was observed.

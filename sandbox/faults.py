@@ -14,7 +14,6 @@ import http.client
 import json
 import random
 import re
-import sys
 import threading
 import time
 import uuid
@@ -27,7 +26,7 @@ from urllib.parse import urlsplit
 
 from sandbox import settings
 from sandbox.service_metrics import DynamoDBCall
-from sandbox.serving import BackgroundServer
+from sandbox.serving import BackgroundServer, notify
 
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
 # botocore numbers each attempt of a call in this header (attempt=1 is the first send).
@@ -169,11 +168,7 @@ class FaultProxy(BackgroundServer):
             latency_ms=seconds * 1000,
             response=answer,
         )
-        for observer in self.observers:
-            try:
-                observer(call)
-            except Exception as error:  # metrics never change what the function saw
-                print(f"sandbox: observing a DynamoDB call failed: {error!r}", file=sys.stderr)
+        notify(self.observers, call, "a DynamoDB call")
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self

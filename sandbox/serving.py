@@ -1,10 +1,26 @@
-"""A local server served from a daemon thread: the emulator, the fault proxy, the console."""
+"""A local server served from a daemon thread: the emulator, the fault proxy, the console;
+and how such a server tells its observers what it served."""
 
 from __future__ import annotations
 
 import socketserver
+import sys
 import threading
+from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import TypeVar
+
+Observed = TypeVar("Observed")
+
+
+def notify(observers: Iterable[Callable[[Observed], None]], item: Observed, what: str) -> None:
+    """Hand ``item`` to each observer; one that fails is reported on stderr (``observing
+    WHAT failed``) and the others still run: metrics never change what was answered."""
+    for observer in observers:
+        try:
+            observer(item)
+        except Exception as error:
+            print(f"sandbox: observing {what} failed: {error!r}", file=sys.stderr)
 
 
 class BackgroundServer:
