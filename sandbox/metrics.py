@@ -353,12 +353,12 @@ class BackgroundMirror:
     """A mirror that hands what it receives to a thread of its own, which sends it to
     `mirror` after merging it for `window` seconds.
 
-    The emulator's request threads publish S3 and SQS metrics as they answer (see
-    sandbox.service_metrics); sent from there, PutMetricData is a request to the same
-    emulator made while one of its threads waits, and a burst that occupies every thread
-    would wait forever. Sent from here, it never holds one of them, and what arrives within
-    a window goes as one statistic set per series and minute: a burst of invocations costs
-    the emulator a few calls a second, not one datum per datapoint.
+    Metrics are published from busy threads: the relay that hands over the emulator's
+    requests (S3 and SQS metrics, see sandbox.service_metrics) and the runtime's after
+    each invocation (Lambda's). Sent from there, each PutMetricData would hold that
+    thread for an HTTP round trip to the emulator; sent from here it holds none, and what
+    arrives within a window goes as one statistic set per series and minute: a burst of
+    invocations costs the emulator a few calls a second, not one datum per datapoint.
     """
 
     def __init__(self, mirror: Mirror, window: float = MIRROR_WINDOW_SECONDS) -> None:
