@@ -1,8 +1,9 @@
 """Lambda entry point: S3 ObjectCreated notification -> ledger table.
 
 Thin on purpose: validate the event, hand the records to :mod:`handler.ledger`,
-which writes through :class:`handler.repository.LedgerRepository`; then log,
-count and fail the invocation if any record could not be recorded.
+which writes through :class:`handler.repository.LedgerRepository`; then count (one EMF
+line, which also lists what was recorded), log what was skipped or failed, and fail the
+invocation if any record could not be recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, cast
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.functions import get_tracer_id
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
@@ -60,8 +62,9 @@ try:
     )
     # X-Ray: no library is patched. Tracer() alone would patch every library the X-Ray SDK
     # supports that is installed (importing each at cold start, ~60 ms), and even the
-    # botocore patch alone costs ~140 us of CPU per put_item: the write phase is traced as
-    # one DynamoDB subsegment per invocation instead (handler/tracing.py says why).
+    # botocore patch alone costs ~140 us of CPU per put_item: a traced invocation gets one
+    # DynamoDB subsegment for all its writes instead, and no handler subsegment around it
+    # (handler/tracing.py says why).
     tracer = Tracer(auto_patch=False)
     # Powertools types its provider as its own BaseProvider; the X-Ray provider, the one
     # Tracer builds here, is the SDK's recorder (see tracing.Recorder).
@@ -84,14 +87,24 @@ finally:
 gc.freeze()
 
 
+# What an invocation recorded goes on its EMF line, the one line every invocation writes
+# anyway (CloudWatch keeps the members no metric names as log fields, searchable in Logs
+# Insights: "Embedded metric format specification", CloudWatch User Guide). A Powertools
+# log line of its own cost ~0.08 ms of CPU and ~0.45 KB of ingestion per upload (`make
+# bench`). The names are Powertools' own where it has one; runbooks/README.md queries them.
+RECORDED_FIELD = "recorded"  # the decoded keys, in the notification's order
+REQUEST_ID_FIELD = "function_request_id"
+TRACE_ID_FIELD = "xray_trace_id"  # only when the invocation is traced: else it leads nowhere
+
+_cold_start = True  # until the first invocation of this execution environment begins
+
+
 @logger.inject_lambda_context
-# The response (three counts) is not copied into the trace as metadata: the DynamoDB
-# subsegment's annotations carry the same counts, searchable; copying and serialising it
-# cost ~9 us of CPU per invocation (instruction counts). Exceptions are still captured.
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Record every object of the notification; raise if any record failed."""
+    global _cold_start  # one flag per execution environment, as Powertools keeps its own
+    cold_start, _cold_start = _cold_start, False
     if not isinstance(event, dict):
         raise NotAnS3NotificationError(f"event is a {type(event).__name__}, not a JSON object")
     if is_s3_test_event(event):
@@ -102,24 +115,26 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except NotAnS3NotificationError:
         logger.exception("Event is not an S3 notification")
         raise
-    result = _record(records)
-    _report(result)
+    # Most invocations are not traced (Lambda's default rule samples one request a second
+    # and 5 % of the rest). For those the SDK would still build a dummy subsegment around
+    # the writes, re-reading the trace header at each step: ~45 us of CPU for nothing.
+    traced = recorder.is_sampled()
+    result = _record(records, traced=traced, cold_start=cold_start)
+    _report(result, context, traced=traced)
     if result.failures:
         raise BatchFailedError(result)
     return result.summary()
 
 
-def _record(records: list[Any]) -> BatchResult:
-    """Process the records inside one X-Ray subsegment for all their DynamoDB writes."""
-    # Most invocations are not sampled (Lambda's default rule: one request a second and 5 %
-    # of the rest). For those the SDK would still build a dummy subsegment around the
-    # writes, re-reading the trace header at each step: ~45 us of CPU for nothing.
-    if not recorder.is_sampled():
+def _record(records: list[Any], *, traced: bool, cold_start: bool) -> BatchResult:
+    """Process the records; traced, inside one X-Ray subsegment for all their writes."""
+    if not traced:
         return process_records(records, repository)
     with recorder.in_subsegment(
         name=tracing.DYNAMODB_SUBSEGMENT, namespace=tracing.AWS_NAMESPACE
     ) as subsegment:
         result = process_records(records, repository)
+        tracing.describe_invocation(subsegment, cold_start=cold_start, service=tracer.service)
         tracing.describe_writes(
             subsegment,
             records=len(records),
@@ -131,23 +146,22 @@ def _record(records: list[Any]) -> BatchResult:
     return result
 
 
-def _report(result: BatchResult) -> None:
+def _report(result: BatchResult, context: LambdaContext, *, traced: bool) -> None:
+    # The request (and trace) id on the EMF line, as Powertools' Logger puts them on its
+    # own lines. Here, where metrics are always added: Powertools flushes an invocation
+    # without any metric without clearing what it holds, which would carry into the next.
+    metrics.add_metadata(key=REQUEST_ID_FIELD, value=context.aws_request_id)
+    if traced:
+        metrics.add_metadata(key=TRACE_ID_FIELD, value=get_tracer_id())
     if result.recorded:
-        # One line per invocation, not per record: each Powertools line costs ~0.05 ms of CPU
-        # and ~0.5 KB of CloudWatch Logs ingestion (`make bench`), and recording is the hot
-        # path. Logs Insights still finds every key: `jsonParse(@message)` then
-        # `unnest ... into entry` gives one row per recorded object (runbooks/README.md).
-        # Skips and failures are rare and keep a line per record.
-        logger.info(
-            "Recorded",
-            extra={
-                "recorded": [
-                    {"object_key": entry.filename, "order": entry.order}
-                    for entry in result.recorded
-                ],
-                "recorded_count": len(result.recorded),
-            },
+        # One list per invocation, not a line per record: Logs Insights still finds every
+        # key (`unnest` gives one row per object, runbooks/README.md); FilesRecorded on the
+        # same line counts them. Keys only: each one's ordering value too cost ~10 us of
+        # CPU per record (`make bench`); the item keeps it (sequencer_order).
+        metrics.add_metadata(
+            key=RECORDED_FIELD, value=[entry.filename for entry in result.recorded]
         )
+    # Skips and failures are rare and keep a Powertools line per record.
     for kind, entries in (("duplicate", result.duplicates), ("stale", result.stale)):
         for entry in entries:
             logger.info(
