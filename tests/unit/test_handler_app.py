@@ -271,29 +271,66 @@ def test_files_recorded_metric_is_emitted_as_emf(
     assert emf[0]["stage"] == STAGE_NAME
 
 
-def test_logs_are_json_with_the_request_id(
-    app: ModuleType, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
-) -> None:
-    follow_captured_stdout(app)
-    app.lambda_handler(s3_event(s3_record("a.txt")), lambda_context)
-    logs = [line for line in output_lines(capsys) if "_aws" not in line]
-    assert logs
-    assert all(line["function_request_id"] == REQUEST_ID for line in logs)
-    recorded = next(line for line in logs if line["message"] == "Recorded")
-    assert recorded["recorded"] == [{"object_key": "a.txt", "order": ORDER_1}]
+def emf_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The EMF lines printed since the last read: one per invocation that counted."""
+    return [line for line in output_lines(capsys) if "_aws" in line]
 
 
-def test_one_recorded_line_per_invocation_lists_every_recorded_object(
+def test_the_emf_line_lists_what_was_recorded_with_the_request_id(
     app: ModuleType, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The runbooks' Logs Insights queries unnest this list (one row per recorded object).
-    follow_captured_stdout(app)
     keys = ["a.txt", "b c.txt", "d.txt"]
     app.lambda_handler(s3_event(*(s3_record(key) for key in keys)), lambda_context)
-    recorded = [line for line in output_lines(capsys) if line.get("message") == "Recorded"]
-    assert len(recorded) == 1
-    assert recorded[0]["recorded"] == [{"object_key": key, "order": ORDER_1} for key in keys]
-    assert recorded[0]["recorded_count"] == 3
+    [emf] = emf_lines(capsys)
+    assert emf[app.RECORDED_FIELD] == keys
+    assert emf["FilesRecorded"] == [3.0]  # the count is on the same line
+    assert emf[app.REQUEST_ID_FIELD] == REQUEST_ID
+
+
+def test_a_recording_invocation_writes_one_line_the_emf_line(
+    app: ModuleType, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A Powertools line of its own per invocation cost CPU and ingestion on every upload.
+    follow_captured_stdout(app)
+    app.lambda_handler(s3_event(s3_record("a.txt")), lambda_context)
+    [line] = output_lines(capsys)
+    assert "_aws" in line
+    assert line[app.RECORDED_FIELD] == ["a.txt"]
+
+
+@pytest.mark.parametrize("sampled", ["1", "0"], ids=["traced", "untraced"])
+def test_the_emf_line_names_the_trace_only_when_the_invocation_is_traced(
+    app: ModuleType,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sampled: str,
+) -> None:
+    # An untraced invocation's trace id leads to no trace.
+    monkeypatch.setattr(app.recorder, "is_sampled", lambda: sampled == "1")
+    root = "1-5759e988-bd862e3fe1be46a994272793"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={root};Parent=53995c3f42cd8ad8;Sampled={sampled}")
+    app.lambda_handler(s3_event(s3_record("a.txt")), lambda_context)
+    [emf] = emf_lines(capsys)
+    assert emf.get(app.TRACE_ID_FIELD) == (root if sampled == "1" else None)
+
+
+def test_metadata_never_carries_into_the_next_invocations_line(
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app.lambda_handler(s3_event(s3_record("seen.txt")), lambda_context)
+    # Nothing to count: Powertools flushes nothing and keeps what it holds.
+    with pytest.warns(UserWarning, match="No application metrics to publish"):
+        app.lambda_handler({"Event": contract.S3_TEST_EVENT, "Bucket": BUCKET}, lambda_context)
+    app.lambda_handler(s3_event(s3_record("seen.txt")), lambda_context)  # a duplicate
+    first, second = emf_lines(capsys)
+    assert first[app.RECORDED_FIELD] == ["seen.txt"]
+    assert app.RECORDED_FIELD not in second
+    assert second["DuplicatesSkipped"] == [1.0]
 
 
 def test_skipped_and_failed_records_keep_a_line_each_and_are_not_listed_as_recorded(
@@ -308,41 +345,51 @@ def test_skipped_and_failed_records_keep_a_line_each_and_are_not_listed_as_recor
     event = s3_event(s3_record("seen.txt"), s3_record("new.txt"), s3_record("bad", size=-1))
     with pytest.raises(BatchFailedError):
         app.lambda_handler(event, lambda_context)
+    lines = output_lines(capsys)
     by_message: dict[str, list[dict[str, Any]]] = {}
-    for line in output_lines(capsys):
+    for line in lines:
         by_message.setdefault(line.get("message", "EMF"), []).append(line)
-    assert [line["recorded"] for line in by_message["Recorded"]] == [
-        [{"object_key": "new.txt", "order": ORDER_1}]
-    ]
-    assert [line["object_key"] for line in by_message["Skipped duplicate event"]] == ["seen.txt"]
+    assert [line[app.RECORDED_FIELD] for line in by_message["EMF"]] == [["new.txt"]]
+    skipped = by_message["Skipped duplicate event"]
+    assert [(line["object_key"], line["order"]) for line in skipped] == [("seen.txt", ORDER_1)]
     assert [line["key"] for line in by_message["Record could not be recorded"]] == ["bad"]
+    assert {line["function_request_id"] for line in lines} == {REQUEST_ID}
 
 
-def runbook_queries_over_recorded_lines() -> list[str]:
-    """Every fenced block of the runbooks that filters the handler's `Recorded` lines."""
+def runbook_queries_over_recorded_lists() -> list[str]:
+    """Every fenced block of the runbooks that unnests the EMF line's list of recorded keys."""
     blocks: list[str] = []
     for page in sorted((REPO_ROOT / "runbooks").glob("*.md")):
         text = page.read_text(encoding="utf-8")
         blocks += re.findall(r"^ *```\w*\n(.*?)^ *```", text, re.DOTALL | re.MULTILINE)
-    return [block for block in blocks if 'message = "Recorded"' in block]
+    return [block for block in blocks if "unnest" in block]
 
 
-def test_the_runbooks_recorded_queries_name_fields_the_recorded_line_has(
-    app: ModuleType, lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+def test_the_runbooks_recorded_queries_name_fields_the_emf_line_has(
+    app: ModuleType,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A renamed field would leave those Logs Insights queries silently empty.
-    follow_captured_stdout(app)
+    # A renamed field would leave those Logs Insights queries silently empty. Traced, so
+    # the line carries every field a query may show.
+    monkeypatch.setattr(app.recorder, "is_sampled", lambda: True)
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
     app.lambda_handler(s3_event(s3_record("a.txt")), lambda_context)
-    line = next(line for line in output_lines(capsys) if line.get("message") == "Recorded")
-    queries = runbook_queries_over_recorded_lines()
+    [line] = emf_lines(capsys)
+    queries = runbook_queries_over_recorded_lists()
     assert len(queries) >= 2  # runbooks/README.md and table-throttled-requests.md
     for query in queries:
-        unnested = re.findall(r"unnest line\.(\w+) into (\w+)", query)
-        assert unnested, query
-        for list_field, alias in unnested:
-            fields = set(re.findall(rf"\b{alias}\.(\w+)", query))
-            assert fields
-            assert fields <= set(line[list_field][0]), query
+        # The pre-filter finds the EMF lines (an array is no discovered field of its own);
+        # then the list is unnested into one row per key.
+        [prefiltered] = re.findall(r'filter @message like /"(\w+)":/', query)
+        [(unnested, alias)] = re.findall(r"unnest line\.(\w+) into (\w+)", query)
+        assert prefiltered == unnested == app.RECORDED_FIELD, query
+        assert isinstance(line[unnested], list), query
+        shown = re.findall(r"(?:display|fields|by) ([^|]*)", query)
+        names = {name.strip() for names in shown for name in names.split(",")}
+        names = {name for name in names if " as " not in name and not name.startswith("@")}
+        assert names - {alias} <= set(line), query
 
 
 def runbook_field_lists_over_error_lines() -> list[set[str]]:
@@ -380,7 +427,7 @@ def test_the_runbooks_error_queries_name_fields_the_error_lines_have(
         assert {name for name in fields if not name.startswith("@")} <= carried, fields
 
 
-def test_nothing_recorded_writes_no_recorded_line(
+def test_nothing_recorded_lists_nothing(
     app: ModuleType,
     ledger_table: Any,
     lambda_context: FakeLambdaContext,
@@ -388,10 +435,11 @@ def test_nothing_recorded_writes_no_recorded_line(
 ) -> None:
     event = s3_event(s3_record("once.txt"))
     app.lambda_handler(event, lambda_context)
-    follow_captured_stdout(app)
     capsys.readouterr()
     app.lambda_handler(event, lambda_context)
-    assert [line for line in output_lines(capsys) if line.get("message") == "Recorded"] == []
+    [emf] = emf_lines(capsys)
+    assert app.RECORDED_FIELD not in emf
+    assert emf["FilesRecorded"] == [0.0]
 
 
 def import_handler_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

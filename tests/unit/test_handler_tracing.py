@@ -36,6 +36,7 @@ DROPPED = {
 TRACE_WITH_AN_INVALID_RECORD = "1-5759e988-bd862e3fe1be46a994272793"
 TRACE_WITH_A_REFUSED_WRITE = "1-5759e988-bd862e3fe1be46a994272794"
 TRACE_WITH_ONE_RECORD = "1-5759e988-bd862e3fe1be46a994272795"
+UNTRACED = "1-5759e988-bd862e3fe1be46a994272796"
 # Run in the child: three invocations, one trace each.
 PROBE = f"""
 import os
@@ -44,8 +45,9 @@ import boto3
 import contract
 from local_aws import FakeLambdaContext, create_ledger_table
 
-def invoke(trace_id, *keys_and_sizes):
-    os.environ["_X_AMZN_TRACE_ID"] = f"Root={{trace_id}};Parent=53995c3f42cd8ad8;Sampled=1"
+def invoke(trace_id, *keys_and_sizes, sampled=1):
+    header = f"Root={{trace_id}};Parent=53995c3f42cd8ad8;Sampled={{sampled}}"
+    os.environ["_X_AMZN_TRACE_ID"] = header
     records = [
         contract.s3_object_created_record("uploads", key, size=size, sequencer="0A")
         for key, size in keys_and_sizes
@@ -60,6 +62,7 @@ with mock_aws():
     create_ledger_table(client, "{TABLE_NAME}")
     import handler.app as app
     invoke("{TRACE_WITH_ONE_RECORD}", ("one.txt", 1))
+    invoke("{UNTRACED}", ("untraced.txt", 1), sampled=0)
     invoke("{TRACE_WITH_AN_INVALID_RECORD}", ("a.txt", 1), ("bad.txt", -1), ("b.txt", 2))
     client.delete_table(TableName="{TABLE_NAME}")
     invoke("{TRACE_WITH_A_REFUSED_WRITE}", ("c.txt", 3))
@@ -141,30 +144,46 @@ def test_a_one_record_invocation_has_one_dynamodb_subsegment_named_as_the_sdk_na
         "region": REGION,
         "table_name": TABLE_NAME,
     }
-    assert subsegment["annotations"] == {"records": 1, "recorded": 1, "skipped": 0, "failed": 0}
     assert not {"error", "fault", "throttle", "cause"} & set(subsegment)
-    # Under the handler's own subsegment, as the botocore patch's were.
-    [handler] = [e for e in traces[TRACE_WITH_ONE_RECORD] if e["name"] == "## lambda_handler"]
-    assert subsegment["parent_id"] == handler["id"]
-    # The counts are the subsegment's annotations; the response is not copied as metadata.
-    assert "metadata" not in handler
-    assert handler["annotations"] == {"ColdStart": True, "Service": SERVICE_NAME}
+    # Straight under Lambda's function segment: no handler subsegment of Powertools' around
+    # it (Lambda's segment already times the invocation); its annotations moved here.
+    assert [e["name"] for e in traces[TRACE_WITH_ONE_RECORD] if e.get("type") == "subsegment"] == [
+        "dynamodb"
+    ]
+    assert subsegment["annotations"] == {
+        "records": 1,
+        "recorded": 1,
+        "skipped": 0,
+        "failed": 0,
+        "ColdStart": True,
+        "Service": SERVICE_NAME,
+    }
+    assert "metadata" not in subsegment
 
 
-def test_a_failed_invocation_keeps_its_exception_on_the_handlers_subsegment(
+def test_only_the_first_invocation_of_an_environment_is_annotated_as_a_cold_start(
     traces: dict[str, list[dict[str, Any]]],
 ) -> None:
-    entities = traces[TRACE_WITH_A_REFUSED_WRITE]
-    [handler] = [e for e in entities if e["name"] == "## lambda_handler"]
-    [exception] = handler["cause"]["exceptions"]
-    assert exception["type"] == "BatchFailedError"
+    later = [TRACE_WITH_AN_INVALID_RECORD, TRACE_WITH_A_REFUSED_WRITE]
+    for trace in later:
+        [subsegment] = dynamodb_subsegments(traces[trace])
+        assert subsegment["annotations"]["ColdStart"] is False
+
+
+def test_a_failed_invocation_keeps_its_failures_on_the_dynamodb_subsegment(
+    traces: dict[str, list[dict[str, Any]]],
+) -> None:
+    [subsegment] = dynamodb_subsegments(traces[TRACE_WITH_A_REFUSED_WRITE])
+    [exception] = subsegment["cause"]["exceptions"]
+    assert exception["type"] == "LedgerWriteError"
 
 
 def test_every_record_of_an_invocation_shares_one_subsegment_and_an_invalid_one_is_listed(
     traces: dict[str, list[dict[str, Any]]],
 ) -> None:
     [subsegment] = dynamodb_subsegments(traces[TRACE_WITH_AN_INVALID_RECORD])
-    assert subsegment["annotations"] == {"records": 3, "recorded": 2, "skipped": 0, "failed": 1}
+    counts = {key: subsegment["annotations"][key] for key in ("records", "recorded", "failed")}
+    assert counts == {"records": 3, "recorded": 2, "failed": 1}
     [failure] = subsegment["metadata"][SERVICE_NAME]["failures"]
     assert (failure["record_index"], failure["key"]) == (1, "bad.txt")
     assert "size" in failure["reason"]
@@ -186,6 +205,13 @@ def test_a_write_dynamodb_refused_flags_the_subsegment_with_its_request_id(
     [failure] = subsegment["metadata"][SERVICE_NAME]["failures"]
     assert failure["key"] == "c.txt"
     assert failure["dynamodb_request_id"]
+
+
+def test_an_untraced_invocation_sends_nothing_to_the_daemon(
+    traces: dict[str, list[dict[str, Any]]],
+) -> None:
+    assert UNTRACED not in traces
+    assert len(traces) == 3  # the three traced invocations did send theirs
 
 
 def test_no_library_is_patched_so_no_put_item_has_a_subsegment_of_its_own(
