@@ -55,6 +55,24 @@ def _condition(order: str) -> tuple[str, dict[str, dict[str, str]]]:
     )
 
 
+def put_request(table_name: str, entry: LedgerEntry) -> dict[str, Any]:
+    """The PutItem parameters (boto3's ``put_item`` keyword arguments) that write ``entry``
+    into ``table_name`` unless an equal or newer event is stored.
+
+    Public so that the benchmark serializes exactly what the handler sends (bench/serializer.py).
+    """
+    condition, values = _condition(entry.order)
+    return {
+        "TableName": table_name,
+        "Item": to_item(entry),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#order": ORDER_ATTRIBUTE},
+        "ExpressionAttributeValues": values,
+        # The stored item comes back with the failure: duplicate vs stale, no extra read.
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
 class LedgerRepository:
     """Writes ledger items, never letting an older or repeated event overwrite a newer one.
 
@@ -69,17 +87,8 @@ class LedgerRepository:
 
     def put_if_newer(self, entry: LedgerEntry) -> WriteOutcome:
         """Write ``entry`` unless an equal (duplicate) or newer (stale) event is stored."""
-        condition, values = _condition(entry.order)
         try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=to_item(entry),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#pk": PARTITION_KEY, "#order": ORDER_ATTRIBUTE},
-                ExpressionAttributeValues=values,
-                # The stored item comes back with the failure: duplicate vs stale, no extra read.
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            self._client.put_item(**put_request(self._table_name, entry))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
                 return _skipped_outcome(entry, error)

@@ -18,7 +18,7 @@ from handler.ledger import (
     is_usable_order,
     order_value,
 )
-from handler.repository import LedgerRepository, to_item
+from handler.repository import LedgerRepository, put_request, to_item
 from tests.unit.conftest import BUCKET, REGION, TABLE_NAME, stored
 
 
@@ -82,6 +82,22 @@ def test_write_error_without_an_answer_has_no_request_id() -> None:
     with pytest.raises(LedgerWriteError, match="Could not connect") as raised:
         LedgerRepository(UnreachableClient(), TABLE_NAME).put_if_newer(entry())
     assert (raised.value.request_id, raised.value.status_code) == (None, None)
+
+
+def test_the_write_sends_put_request_as_it_is() -> None:
+    # The benchmark serializes put_request's parameters as the handler's PutItem
+    # (bench/serializer.py): it measures the real request only while they are one.
+    sent: list[dict[str, Any]] = []
+
+    class RecordingClient:
+        def put_item(self, **parameters: Any) -> None:
+            sent.append(parameters)
+
+    written = entry(version_id="v1")
+    LedgerRepository(RecordingClient(), TABLE_NAME).put_if_newer(written)
+    assert sent == [put_request(TABLE_NAME, written)]
+    assert sent[0]["Item"] == to_item(written)
+    assert sent[0]["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
 
 
 def test_optional_attributes_only_when_present() -> None:
