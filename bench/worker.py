@@ -1,12 +1,16 @@
 """One warm execution environment, in its own process: ``python -m bench.worker MODULE``.
 
-The parent (:mod:`bench.warm`) starts one worker per handler and sends them batches of
-events in turn over stdin, so a busy moment of the machine hits both alike. The worker
+The parent (:mod:`bench.warm`) starts one worker per handler (two for the real one:
+traced and untraced) and sends them batches of events in turn over stdin, so a busy
+moment of the machine hits them alike. The worker
 behaves like Lambda's runtime as far as the handler can tell: ``LAMBDA_TASK_ROOT`` is
-set (so the X-Ray SDK takes its Lambda path), every invocation gets a sampled
-``_X_AMZN_TRACE_ID`` (the traced, dearer case) and trace data goes to a local UDP socket
-standing in for the X-Ray daemon. What the handler prints (logs, EMF metrics) is counted,
-not kept: that volume is what CloudWatch Logs bills.
+set (so the X-Ray SDK takes its Lambda path), every invocation gets an
+``_X_AMZN_TRACE_ID`` header, as Lambda sets it, and trace data goes to a local UDP socket
+standing in for the X-Ray daemon. The header says ``Sampled=1`` (the traced, dearer case)
+unless the batch asks for ``"traced": false``: then ``Sampled=0``, the case of most
+invocations at volume (Lambda's default sampling rule traces one request a second and 5 %
+of the rest), for which the handler does no X-Ray work. What the handler prints (logs, EMF
+metrics) is counted, not kept: that volume is what CloudWatch Logs bills.
 """
 
 from __future__ import annotations
@@ -41,9 +45,13 @@ class CountingSink:
         return False
 
 
-def _trace_header() -> str:
+def trace_header(sampled: bool) -> str:
+    """An ``_X_AMZN_TRACE_ID`` value as Lambda sets it: a new trace, sampled or not.
+
+    Format: AWS X-Ray Developer Guide, "Tracing header" (Root, Parent, Sampled).
+    """
     root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=1"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled={int(sampled)}"
 
 
 def _xray_daemon() -> socket.socket:
@@ -55,11 +63,13 @@ def _xray_daemon() -> socket.socket:
     return daemon
 
 
-def _invoke(handler: Any, event: dict[str, Any], context: FakeLambdaContext) -> tuple[int, int]:
-    """(wall ns, CPU ns) of one invocation. CPU is what the function's own work costs,
-    whatever the endpoint's speed: Lambda bills wall time, but the endpoint's share of
-    it is DynamoDB's (or the emulator's) work, not ours."""
-    os.environ["_X_AMZN_TRACE_ID"] = _trace_header()
+def _invoke(
+    handler: Any, event: dict[str, Any], context: FakeLambdaContext, *, traced: bool
+) -> tuple[int, int]:
+    """(wall ns, CPU ns) of one invocation, sampled by X-Ray or not. CPU is what the
+    function's own work costs, whatever the endpoint's speed: Lambda bills wall time, but
+    the endpoint's share of it is DynamoDB's (or the emulator's) work, not ours."""
+    os.environ["_X_AMZN_TRACE_ID"] = trace_header(sampled=traced)
     started, cpu_started = time.perf_counter_ns(), time.process_time_ns()
     handler(event, context)
     return time.perf_counter_ns() - started, time.process_time_ns() - cpu_started
@@ -68,9 +78,10 @@ def _invoke(handler: Any, event: dict[str, Any], context: FakeLambdaContext) -> 
 def serve(module: str, requests: TextIO, replies: TextIO, sink: CountingSink) -> None:
     """Import the handler (the cold start, not timed), then run each requested batch.
 
-    A request is one JSON line ``{"records": R, "events": E}``; the reply is one JSON line
-    with each event's duration and CPU time in nanoseconds and the bytes the batch printed
-    per event.
+    A request is one JSON line ``{"records": R, "events": E, "traced": T}`` (``traced``
+    defaults to true: each invocation's trace header says ``Sampled=1``, else
+    ``Sampled=0``); the reply is one JSON line with each event's duration and CPU time in
+    nanoseconds and the bytes the batch printed per event.
     """
     handler = importlib.import_module(module).lambda_handler
     context = FakeLambdaContext()
@@ -79,9 +90,11 @@ def serve(module: str, requests: TextIO, replies: TextIO, sink: CountingSink) ->
     for line in requests:
         request = json.loads(line)
         records, events = request["records"], request["events"]
+        traced = bool(request.get("traced", True))
         logged_before = sink.bytes_written
         timings = [
-            _invoke(handler, s3_event(f"r{records}", records), context) for _ in range(events)
+            _invoke(handler, s3_event(f"r{records}", records), context, traced=traced)
+            for _ in range(events)
         ]
         reply = {
             "event_ns": [wall for wall, _ in timings],
