@@ -29,6 +29,10 @@ RECORDS_PER_BATCH = 50
 OVERHEAD_CPU_MS_TARGET = 0.15
 OVERHEAD_US_PER_RECORD_TARGET = 20.0
 COLD_RATIO_TARGET = 1.15
+# The serialization floor (bench.serializer): rounds, and serializations of each request
+# per round; enough that process_time's resolution is lost in the sum.
+SERIALIZER_REPEATS = 7
+SERIALIZER_CALLS = 2000
 # The sandbox, end to end: uploads per second from BURST_CLIENT_THREADS threads until every
 # key is in the ledger; with the fault flags on; peak memory of the whole sandbox.
 BURST_TARGET_PER_SECOND = 200.0
