@@ -22,7 +22,8 @@ UNDECORATED_HANDLER_MODULE = "bench.undecorated_handler"
 
 # Records per event for the scaling section: cost per record should stay flat.
 RECORDS_PER_EVENT = (1, 10, 100)
-# The two handlers take turns in batches of about this many records (see bench.warm).
+# The workers (handler traced and untraced, baseline, undecorated) take turns in batches
+# of about this many records (see bench.warm).
 RECORDS_PER_BATCH = 50
 # The targets, printed next to the measured figures (never asserted by tests).
 # What the handler adds to the bare baseline, in CPU, against the stub endpoint.
