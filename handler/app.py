@@ -118,7 +118,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Most invocations are not traced (Lambda's default rule samples one request a second
     # and 5 % of the rest). For those the SDK would still build a dummy subsegment around
     # the writes, re-reading the trace header at each step: ~45 us of CPU for nothing.
-    traced = recorder.is_sampled()
+    traced = tracing.is_traced(recorder, os.environ.get(tracing.TRACE_HEADER_ENV))
     result = _record(records, traced=traced, cold_start=cold_start)
     _report(result, context, traced=traced)
     if result.failures:

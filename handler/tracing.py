@@ -36,6 +36,8 @@ DYNAMODB_SUBSEGMENT = "dynamodb"  # the SDK names AWS calls by the service's end
 AWS_NAMESPACE = "aws"  # X-Ray's namespace for AWS SDK calls: the service map draws an AWS node
 OPERATION = "PutItem"
 FAILURES_METADATA_KEY = "failures"
+TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"  # Lambda sets it for each invocation
+SAMPLED = "Sampled=1"  # the trace header's sampling decision for a traced request
 # Powertools' names (Tracer.capture_lambda_handler), kept for existing filter expressions.
 COLD_START_ANNOTATION = "ColdStart"
 SERVICE_ANNOTATION = "Service"
@@ -73,6 +75,23 @@ class Subsegment(Protocol):
 
     def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
         """A ``cause`` exception; sets the fault flag."""
+
+
+def is_traced(recorder: Recorder, trace_header: str | None) -> bool:
+    """Whether the current invocation is traced (sampled), as the X-Ray SDK decides it.
+
+    ``trace_header`` is Lambda's ``_X_AMZN_TRACE_ID`` for this invocation (None without
+    one). In Lambda the SDK samples exactly the invocations whose header says
+    ``Sampled=1`` (it never samples on its own there), so a header that does not say so
+    is answered here; one that does is left to the recorder, which also knows whether
+    tracing is switched off. Reading the header first spares an untraced invocation (most
+    of them at volume) the recorder's work for the same answer: parsing the header and
+    building a facade segment, ~8 us of CPU (`make bench`). Header format: AWS X-Ray
+    Developer Guide, "Tracing header".
+    """
+    if trace_header is None or SAMPLED not in trace_header:
+        return False
+    return recorder.is_sampled()
 
 
 def describe_invocation(subsegment: Subsegment, *, cold_start: bool, service: str | None) -> None:

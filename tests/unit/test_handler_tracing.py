@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import contract
+from handler import tracing
 from local_aws import FAKE_CREDENTIALS, FakeLambdaContext
 from tests.unit.conftest import REGION, SERVICE_NAME, TABLE_NAME, s3_event, s3_record
 
@@ -287,8 +288,50 @@ def test_the_writes_get_a_subsegment_only_when_the_invocation_is_sampled(
     # Most invocations in AWS are not sampled: they skip the SDK's dummy subsegment.
     recorder = SpyRecorder(sampled)
     monkeypatch.setattr(app, "recorder", recorder)
+    header = f"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled={sampled:d}"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", header)
     event = s3_event(s3_record("a.txt"), s3_record("b.txt"))
     assert app.lambda_handler(event, lambda_context) == {"recorded": 2, "skipped": 0, "failed": 0}
     assert recorder.opened == opened
     if sampled:
         assert recorder.subsegment.annotations["recorded"] == 2
+
+
+class AskedRecorder:
+    """A recorder that answers ``sampled`` and counts how often it was asked."""
+
+    def __init__(self, sampled: bool) -> None:
+        self.sampled = sampled
+        self.asked = 0
+
+    def is_sampled(self) -> bool:
+        self.asked += 1
+        return self.sampled
+
+    def in_subsegment(self, name: str, *, namespace: str) -> Any:
+        raise AssertionError("not used here")
+
+
+ROOT_AND_PARENT = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", f"{ROOT_AND_PARENT};Sampled=0", f"{ROOT_AND_PARENT};Sampled=?", ROOT_AND_PARENT],
+    ids=["no header", "empty", "Sampled=0", "Sampled=?", "no decision"],
+)
+def test_a_header_that_does_not_say_sampled_is_untraced_without_asking_the_recorder(
+    header: str | None,
+) -> None:
+    # The SDK would build a facade segment to give the same answer.
+    recorder = AskedRecorder(sampled=True)
+    assert tracing.is_traced(recorder, header) is False
+    assert recorder.asked == 0
+
+
+@pytest.mark.parametrize("decision", [True, False], ids=["recorder samples", "tracing off"])
+def test_a_header_that_says_sampled_is_left_to_the_recorder(decision: bool) -> None:
+    # The recorder also knows whether tracing is off (POWERTOOLS_TRACE_DISABLED).
+    recorder = AskedRecorder(sampled=decision)
+    assert tracing.is_traced(recorder, f"{ROOT_AND_PARENT};Sampled=1") is decision
+    assert recorder.asked == 1
