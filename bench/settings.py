@@ -47,6 +47,9 @@ class Sizes:
     """How much work each section does; `--quick` shrinks everything to a smoke run."""
 
     warm_records: int  # records timed per handler and per event size
+    # ... but at least this many events per size: ten 100-record events gave a per-extra-
+    # record figure that moved between 17 and 48 us from run to run (medians of ten).
+    warm_min_events: int
     warmup_events: int  # untimed events per handler and event size
     cold_repeats: int
     synth_repeats: int
@@ -56,6 +59,7 @@ class Sizes:
 
 FULL = Sizes(
     warm_records=1000,
+    warm_min_events=40,
     warmup_events=20,
     cold_repeats=15,
     synth_repeats=3,
@@ -65,6 +69,7 @@ FULL = Sizes(
 # A smoke run (the bench's test): one batch per event size, one sample of everything.
 QUICK = Sizes(
     warm_records=1,
+    warm_min_events=1,
     warmup_events=1,
     cold_repeats=1,
     synth_repeats=1,

@@ -104,7 +104,11 @@ def _measure_size(
     """Every event's duration and CPU time, and the log bytes per event, per handler, for
     one event size."""
     events_per_batch = max(1, RECORDS_PER_BATCH // records)
-    batches = max(1, sizes.warm_records // (events_per_batch * records))
+    batches = max(
+        1,
+        sizes.warm_records // (events_per_batch * records),
+        -(-sizes.warm_min_events // events_per_batch),  # rounded up
+    )
     durations: PerHandler = {name: [] for name in workers}
     cpu: PerHandler = {name: [] for name in workers}
     log_bytes: PerHandler = {name: [] for name in workers}
