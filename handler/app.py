@@ -92,7 +92,7 @@ gc.freeze()
 # Insights: "Embedded metric format specification", CloudWatch User Guide). A Powertools
 # log line of its own cost ~0.08 ms of CPU and ~0.45 KB of ingestion per upload (`make
 # bench`). The names are Powertools' own where it has one; runbooks/README.md queries them.
-RECORDED_FIELD = "recorded"  # the decoded keys, in the notification's order
+RECORDED_FIELD = "recorded"  # [{"object_key", "order"}], in the notification's order
 REQUEST_ID_FIELD = "function_request_id"
 TRACE_ID_FIELD = "xray_trace_id"  # only when the invocation is traced: else it leads nowhere
 
@@ -156,10 +156,12 @@ def _report(result: BatchResult, context: LambdaContext, *, traced: bool) -> Non
     if result.recorded:
         # One list per invocation, not a line per record: Logs Insights still finds every
         # key (`unnest` gives one row per object, runbooks/README.md); FilesRecorded on the
-        # same line counts them. Keys only: each one's ordering value too cost ~10 us of
-        # CPU per record (`make bench`); the item keeps it (sequencer_order).
+        # same line counts them.
         metrics.add_metadata(
-            key=RECORDED_FIELD, value=[entry.filename for entry in result.recorded]
+            key=RECORDED_FIELD,
+            value=[
+                {"object_key": entry.filename, "order": entry.order} for entry in result.recorded
+            ],
         )
     # Skips and failures are rare and keep a Powertools line per record.
     for kind, entries in (("duplicate", result.duplicates), ("stale", result.stale)):
