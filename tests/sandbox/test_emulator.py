@@ -45,7 +45,10 @@ def test_moto_lists_its_service_modules_once_not_per_request(
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
             connection.request("POST", "/", body=b"{}", headers=LIST_TABLES)
             response = connection.getresponse()
-            assert (response.status, response.read()) == (200, b'{"TableNames": []}')
+            # moto's state is per process: another test of this pytest worker may have left
+            # tables behind (seen once under load), and the listing is what is counted here.
+            assert response.status == 200
+            assert b'"TableNames"' in response.read()
             connection.close()
         server.reset()
     assert len(listings) == 1
