@@ -45,8 +45,9 @@ def test_moto_lists_its_service_modules_once_not_per_request(
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
             connection.request("POST", "/", body=b"{}", headers=LIST_TABLES)
             response = connection.getresponse()
-            # moto's state is per process: another test of this pytest worker may have left
-            # tables behind (seen once under load), and the listing is what is counted here.
+            # What is counted here is the listing. The table list need not be empty: moto's
+            # state is per process, shared with the other tests of this pytest worker (the
+            # exact comparison failed once in a full parallel run, cause not pinned down).
             assert response.status == 200
             assert b'"TableNames"' in response.read()
             connection.close()
