@@ -10,12 +10,15 @@ import os
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 import contract
 from handler.ledger import process_records
 from handler.repository import LedgerRepository
 
-repository = LedgerRepository(boto3.client("dynamodb"), os.environ[contract.TABLE_NAME_ENV])
+# The client as the real handler builds it (validation off): only Powertools differs.
+client = boto3.client("dynamodb", config=Config(parameter_validation=False))
+repository = LedgerRepository(client, os.environ[contract.TABLE_NAME_ENV])
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:

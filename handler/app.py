@@ -87,11 +87,12 @@ finally:
 gc.freeze()
 
 
-# What an invocation recorded goes on its EMF line, the one line every invocation writes
-# anyway (CloudWatch keeps the members no metric names as log fields, searchable in Logs
-# Insights: "Embedded metric format specification", CloudWatch User Guide). A Powertools
-# log line of its own cost ~0.08 ms of CPU and ~0.3 KB of ingestion per upload (`make
-# bench`). The names are Powertools' own where it has one; runbooks/README.md queries them.
+# What an invocation recorded goes on its EMF line, the one line every invocation that got
+# records writes anyway (CloudWatch keeps the members no metric names as log fields,
+# searchable in Logs Insights: "Embedded metric format specification", CloudWatch User
+# Guide). A Powertools log line of its own cost ~0.08 ms of CPU and ~0.3 KB of ingestion
+# per upload (`make bench`). The names are Powertools' own where it has one;
+# runbooks/README.md queries them.
 RECORDED_FIELD = "recorded"  # [{"object_key", "order"}], in the notification's order
 REQUEST_ID_FIELD = "function_request_id"
 TRACE_ID_FIELD = "xray_trace_id"  # only when the invocation is traced: else it leads nowhere
@@ -105,15 +106,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Record every object of the notification; raise if any record failed."""
     global _cold_start  # one flag per execution environment, as Powertools keeps its own
     cold_start, _cold_start = _cold_start, False
-    if not isinstance(event, dict):
-        raise NotAnS3NotificationError(f"event is a {type(event).__name__}, not a JSON object")
-    if is_s3_test_event(event):
-        logger.info("Ignoring s3:TestEvent", extra={"bucket": event.get("Bucket")})
-        return {"recorded": 0, "skipped": 0, "ignored": "s3:TestEvent"}
     try:
+        if not isinstance(event, dict):
+            raise NotAnS3NotificationError(f"event is a {type(event).__name__}, not a JSON object")
+        if is_s3_test_event(event):
+            logger.info("Ignoring s3:TestEvent", extra={"bucket": event.get("Bucket")})
+            return {"recorded": 0, "skipped": 0, "ignored": "s3:TestEvent"}
         records = event_records(event)
-    except NotAnS3NotificationError:
-        logger.exception("Event is not an S3 notification")
+    except NotAnS3NotificationError as error:
+        # `reason`, as on a failed record's line: the runbooks group ERROR lines by it.
+        logger.exception("Event is not an S3 notification", extra={"reason": str(error)})
         raise
     # Most invocations are not traced (Lambda's default rule samples one request a second
     # and 5 % of the rest). For those the SDK would still build a dummy subsegment around

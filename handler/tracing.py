@@ -1,18 +1,20 @@
 """X-Ray for the write phase: one subsegment per invocation for all its DynamoDB writes.
 
 Why not the X-Ray SDK's botocore patch: it opens, describes and sends a subsegment for
-every ``put_item``, about 140 us of CPU per record even when the invocation is not
-sampled (`make bench`), the largest share of the handler's cost over a bare ``put_item``.
-So nothing is patched, and the handler wraps its write phase in one subsegment described
-the way the SDK describes a DynamoDB call (namespace ``aws``, name ``dynamodb``, the
-service's endpoint prefix; ``aws.operation``, ``region``, ``table_name``): X-Ray still
-draws DynamoDB in the service map and in each trace, with error, throttle and fault flags
-from DynamoDB's answers. S3 sends one record per notification, so in production the trace
-keeps its shape: one DynamoDB subsegment per invocation. What the patch gave and this does
-not: a separate timing per call in a many-record event (the annotations count them), and
-the trace header on the request, which DynamoDB does not continue (X-Ray infers its node
-from the caller's subsegment). Segment document fields: AWS X-Ray Developer Guide,
-"AWS X-Ray segment documents" (`aws`, `namespace`, `cause`).
+every ``put_item``, about 140 us of CPU per record even when the invocation is not sampled
+(`make bench`), the largest share of the handler's cost over a bare ``put_item``. So
+nothing is patched, and the handler wraps its write phase in one subsegment described the
+way the SDK describes a DynamoDB call (namespace ``aws``, name ``dynamodb``, the service's
+endpoint prefix; ``aws.operation``, ``region``, ``table_name``): X-Ray still draws
+DynamoDB in the service map and in each trace, with the error (4xx) or fault (5xx) flag
+from DynamoDB's answers (DynamoDB throttles with a 400, so a throttled write is an error
+whose cause names the throttling exception; X-Ray's throttle flag is for a 429). S3 sends
+one record per notification, so in production the trace keeps its shape: one DynamoDB
+subsegment per invocation. What the patch gave and this does not: a separate timing per
+call in a many-record event (the annotations count them), and the trace header on the
+request, which DynamoDB does not continue (X-Ray infers its node from the caller's
+subsegment). Segment document fields: AWS X-Ray Developer Guide, "AWS X-Ray segment
+documents" (`aws`, `namespace`, `cause`).
 
 Why not Powertools' ``capture_lambda_handler`` around it: its ``## lambda_handler``
 subsegment times what Lambda's own function segment already times (Lambda emits it, with
@@ -20,7 +22,8 @@ its ``Invocation`` subsegment and the error flag of a failed invocation, for eve
 invocation), and it cost ~0.1 ms of CPU per traced invocation, and ~45 us per untraced
 one for a dummy subsegment nobody sends (`make bench`). Its ``ColdStart`` and ``Service``
 annotations move to the DynamoDB subsegment (:func:`describe_invocation`); a failed
-invocation's exception is in its ERROR log line, whose ``xray_trace_id`` leads here, and
+invocation's exception is in its ERROR log line, whose ``xray_trace_id`` leads here when
+the invocation was traced, and
 each write DynamoDB refused is a ``cause`` of this subsegment.
 """
 

@@ -207,6 +207,32 @@ def test_event_without_records_raises_clearly(
         app.lambda_handler({"source": "aws.events", "detail": {}}, lambda_context)
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")  # nothing to count
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"source": "aws.events", "detail": {}}, "event has no Records"),
+        (["not", "an", "object"], "event is a list, not a JSON object"),
+    ],
+    ids=["another service's event", "not a JSON object"],
+)
+def test_an_event_that_is_not_an_s3_notification_has_an_error_line_with_its_reason(
+    app: ModuleType,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    event: Any,
+    reason: str,
+) -> None:
+    # The runbooks group ERROR lines by `reason`: without one they fall in an empty group.
+    follow_captured_stdout(app)
+    with pytest.raises(NotAnS3NotificationError):
+        app.lambda_handler(event, lambda_context)
+    [line] = [line for line in output_lines(capsys) if line.get("level") == "ERROR"]
+    assert line["message"] == "Event is not an S3 notification"
+    assert line["reason"].startswith(reason)
+    assert line["function_request_id"] == REQUEST_ID
+
+
 def test_record_missing_its_key_fails_the_invocation(
     app: ModuleType, ledger_table: Any, lambda_context: FakeLambdaContext
 ) -> None:

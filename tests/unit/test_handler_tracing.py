@@ -118,17 +118,38 @@ def run_as_lambda(probe: str, daemon_address: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def traces() -> dict[str, list[dict[str, Any]]]:
-    """{trace id: every segment and subsegment the handler sent for it}."""
+def probe() -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """The probe's traces ({trace id: every segment and subsegment the handler sent for
+    it}) and the EMF lines it printed, one per invocation, in order."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
         daemon.bind(("127.0.0.1", 0))
         daemon.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         host, port = daemon.getsockname()
-        run_as_lambda(PROBE, f"{host}:{port}")
+        stdout = run_as_lambda(PROBE, f"{host}:{port}")
         by_trace: dict[str, list[dict[str, Any]]] = {}
         for document in _received(daemon):
             by_trace.setdefault(document["trace_id"], []).extend(_entities(document))
-        return by_trace
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return by_trace, [line for line in lines if "_aws" in line]
+
+
+@pytest.fixture(scope="module")
+def traces(
+    probe: tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]],
+) -> dict[str, list[dict[str, Any]]]:
+    return probe[0]
+
+
+def test_each_emf_line_names_the_trace_that_was_sent_and_an_untraced_one_none(
+    probe: tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]],
+) -> None:
+    # The runbooks go from a key on the EMF line to its trace by this id.
+    sent, emf = probe
+    named = [line.get("xray_trace_id") for line in emf]
+    order = [TRACE_WITH_ONE_RECORD, UNTRACED, TRACE_WITH_AN_INVALID_RECORD]
+    order.append(TRACE_WITH_A_REFUSED_WRITE)  # the probe's order of invocations
+    assert named == [None if trace == UNTRACED else trace for trace in order]
+    assert {name for name in named if name} == set(sent)
 
 
 def dynamodb_subsegments(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
