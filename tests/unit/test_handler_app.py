@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+import textwrap
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +23,7 @@ from botocore.validate import ParamValidationDecorator
 import contract
 from handler.ledger import BatchFailedError, NotAnS3NotificationError
 from local_aws import FakeLambdaContext
+from sandbox.runtime import FunctionIdentity, failure_record
 from tests.unit.conftest import (
     BUCKET,
     NAMESPACE,
@@ -384,13 +389,39 @@ def test_skipped_and_failed_records_keep_a_line_each_and_are_not_listed_as_recor
     assert {line["function_request_id"] for line in lines} == {REQUEST_ID}
 
 
-def runbook_queries_over_recorded_lists() -> list[str]:
-    """Every fenced block of the runbooks that unnests the EMF line's list of recorded keys."""
-    blocks: list[str] = []
+def runbook_blocks() -> list[tuple[str, str]]:
+    """(page name, fenced block) of every runbook, dedented as the operator copies it."""
+    blocks: list[tuple[str, str]] = []
     for page in sorted((REPO_ROOT / "runbooks").glob("*.md")):
         text = page.read_text(encoding="utf-8")
-        blocks += re.findall(r"^ *```\w*\n(.*?)^ *```", text, re.DOTALL | re.MULTILINE)
-    return [block for block in blocks if "unnest" in block]
+        for block in re.findall(r"^ *```\w*\n(.*?)^ *```", text, re.DOTALL | re.MULTILINE):
+            blocks.append((page.name, textwrap.dedent(block)))
+    return blocks
+
+
+def runbook_queries_over_recorded_lists() -> list[str]:
+    """Every fenced block of the runbooks that unnests the EMF line's list of recorded keys."""
+    return [block for _, block in runbook_blocks() if "unnest" in block]
+
+
+def log_fields_a_query_names(query: str) -> set[str]:
+    """The log fields a Logs Insights query reads: shown, grouped by or compared in a filter.
+
+    Without the names the query defines itself (`as version`), discovered `@` fields and
+    function calls."""
+    shown = re.findall(r"(?:display|fields|by) ([^|]*)", query)
+    names = {name.strip() for names in shown for name in names.split(",")}
+    names |= set(re.findall(r"(?:filter|and|or|not) +([\w.]+) *(?:!?=|like |in )", query))
+    defined = set(re.findall(r" as (\w+)", query))
+    return {
+        name
+        for name in names
+        if name
+        and " " not in name
+        and "(" not in name
+        and not name.startswith("@")
+        and name.split(".")[0] not in defined
+    }
 
 
 def test_the_runbooks_recorded_queries_name_fields_the_emf_line_has(
@@ -415,21 +446,17 @@ def test_the_runbooks_recorded_queries_name_fields_the_emf_line_has(
         assert prefiltered == unnested == app.RECORDED_FIELD, query
         [entry] = line[unnested]
         assert set(re.findall(rf"\b{alias}\.(\w+)", query)) <= set(entry), query
-        shown = re.findall(r"(?:display|fields|by) ([^|]*)", query)
-        names = {name.strip() for names in shown for name in names.split(",")}
-        names = {name for name in names if " as " not in name and not name.startswith("@")}
+        names = log_fields_a_query_names(query)
         assert {name for name in names if not name.startswith(f"{alias}.")} <= set(line), query
 
 
 def runbook_field_lists_over_error_lines() -> list[set[str]]:
-    """The fields each runbook query names with `fields` over `level = "ERROR"` lines."""
-    lists: list[set[str]] = []
-    for page in sorted((REPO_ROOT / "runbooks").glob("*.md")):
-        text = page.read_text(encoding="utf-8")
-        for block in re.findall(r"^ *```\w*\n(.*?)^ *```", text, re.DOTALL | re.MULTILINE):
-            if 'level = "ERROR"' in block and (named := re.search(r"fields (.*)", block)):
-                lists.append({name.strip() for name in named.group(1).split(",")})
-    return lists
+    """The log fields each runbook query over `level = "ERROR"` lines reads."""
+    return [
+        log_fields_a_query_names(block)
+        for _, block in runbook_blocks()
+        if 'level = "ERROR"' in block
+    ]
 
 
 def test_the_runbooks_error_queries_name_fields_the_error_lines_have(
@@ -453,7 +480,7 @@ def test_the_runbooks_error_queries_name_fields_the_error_lines_have(
     field_lists = runbook_field_lists_over_error_lines()
     assert len(field_lists) >= 3  # function-errors, canary-error-rate, table-system-errors
     for fields in field_lists:
-        assert {name for name in fields if not name.startswith("@")} <= carried, fields
+        assert fields <= carried, fields
 
 
 def test_nothing_recorded_lists_nothing(
@@ -567,3 +594,81 @@ def test_request_validation_is_left_to_dynamodb(app: ModuleType) -> None:
     # botocore's client-side pass (a validating wrapper around the request serializer) costs
     # ~0.1 ms per put; DynamoDB validates every request on arrival.
     assert not isinstance(app.repository._client._serializer, ParamValidationDecorator)
+
+
+KEY_PLACEHOLDER = re.compile(r"<([^<>]*\bkey\b[^<>]*)>")
+
+
+def test_every_key_a_runbook_command_takes_is_the_decoded_key() -> None:
+    # Logs and ledger items carry the decoded key; S3 events (and so the failure queue) the
+    # form-encoded one: a query given the encoded key finds nothing for `my file+1.txt`.
+    pages_with_a_key: set[str] = set()
+    for page, block in runbook_blocks():
+        for placeholder in KEY_PLACEHOLDER.findall(block):
+            assert placeholder == "decoded key", (page, block)
+            pages_with_a_key.add(page)
+    assert pages_with_a_key >= {"README.md", "failure-queue-not-empty.md"}
+    # Each such page says how to get the decoded key from an encoded one.
+    for page in pages_with_a_key:
+        text = (REPO_ROOT / "runbooks" / page).read_text(encoding="utf-8")
+        assert "unquote_plus" in text or "(failure-queue-not-empty.md#" in text, page
+
+
+def run_bash(script: str, cwd: Path | None = None) -> str:
+    """The stdout of a runbook's shell commands, run as the operator's bash runs them."""
+    bash = shutil.which("bash")
+    assert bash, "the runbook tests need bash"
+    completed = subprocess.run(  # noqa: S603 -- the runbooks' own commands, our test inputs
+        [bash, "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout
+
+
+def the_failure_queues_decoding_step() -> str:
+    [block] = [
+        block
+        for page, block in runbook_blocks()
+        if page == "failure-queue-not-empty.md" and "unquote_plus" in block
+    ]
+    return block
+
+
+def test_the_failure_queues_decoding_step_gives_the_keys_the_logs_and_ledger_have(
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    # S3's form encoding: `+` is a space, then %XX are UTF-8 bytes.
+    assert s3_record("my file+1 é.txt")["s3"]["object"]["key"] == "my+file%2B1+%C3%A9.txt"
+    keys = ["my file+1 é.txt", "literal %2B and %20.txt", "café/naïve ✓ 日本語 🎉.txt", "a.txt"]
+    not_utf8 = s3_record("%FF.txt", encode=False, sequencer="01")  # the logs keep it as sent
+    event = s3_event(*(s3_record(key) for key in keys), not_utf8)
+    follow_captured_stdout(app)
+    with pytest.raises(BatchFailedError):
+        app.lambda_handler(event, lambda_context)
+    [error] = [line for line in output_lines(capsys) if line.get("level") == "ERROR"]
+    identity = FunctionIdentity("upload-ledger", "7", "arn:aws:lambda:::function:f:live", "g")
+    message = failure_record(event, identity, condition="RetriesExhausted", attempts=3, answer=None)
+    # What step 2's `aws sqs receive-message --output json > failures.json` saves.
+    (tmp_path / "failures.json").write_text(
+        json.dumps({"Messages": [{"MessageId": "m-1", "Body": json.dumps(message)}]})
+    )
+    *decoded, undecodable = run_bash(the_failure_queues_decoding_step(), tmp_path).splitlines()
+    assert decoded == keys
+    assert sorted(decoded) == sorted(item["filename"] for item in scan(ledger_table))
+    assert undecodable.split()[0] == error["key"] == "%FF.txt"
+
+
+def test_the_failure_queues_ledger_check_quotes_any_decoded_key_for_dynamodb() -> None:
+    # A key with `"` or `\` pasted into hand-written JSON would make the CLI refuse it.
+    [block] = [block for _, block in runbook_blocks() if "get-item" in block]
+    [command] = re.findall(r"\$\((jq -n [^)]*)\)", block)
+    key = 'a "quoted" \\ back slash é.txt'
+    quoted = run_bash(command.replace("'<decoded key>'", shlex.quote(key)))
+    assert json.loads(quoted) == {contract.PARTITION_KEY: {"S": key}}
