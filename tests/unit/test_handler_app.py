@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 from botocore.validate import ParamValidationDecorator
 
 import contract
@@ -594,6 +595,70 @@ def test_request_validation_is_left_to_dynamodb(app: ModuleType) -> None:
     # botocore's client-side pass (a validating wrapper around the request serializer) costs
     # ~0.1 ms per put; DynamoDB validates every request on arrival.
     assert not isinstance(app.repository._client._serializer, ParamValidationDecorator)
+
+
+def runbook_queries_over_skipped_lines() -> list[str]:
+    """Every runbook query over the `Skipped duplicate event` / `Skipped stale event` lines."""
+    return [block for _, block in runbook_blocks() if "Skipped" in block]
+
+
+def test_the_runbooks_skipped_queries_name_fields_the_skipped_lines_have(
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A refused conditional write still consumes write capacity: table-throttled-requests.md
+    # counts these lines as write attempts.
+    newer = s3_record("doc.txt", sequencer="0055AED6DCD90281E6")
+    older = s3_record("doc.txt", sequencer="0055AED6DCD90281E5")
+    app.lambda_handler(s3_event(newer), lambda_context)
+    follow_captured_stdout(app)
+    capsys.readouterr()
+    app.lambda_handler(s3_event(newer, older), lambda_context)  # a duplicate, then a stale one
+    skipped = [line for line in output_lines(capsys) if "Skipped" in line.get("message", "")]
+    assert {line["message"] for line in skipped} == {
+        "Skipped duplicate event",
+        "Skipped stale event",
+    }
+    queries = runbook_queries_over_skipped_lines()
+    assert queries  # table-throttled-requests.md
+    for query in queries:
+        [listed] = re.findall(r"message in \[(.*?)\]", query)
+        assert set(re.findall(r'"([^"]*)"', listed)) == {line["message"] for line in skipped}
+        for line in skipped:
+            assert log_fields_a_query_names(query) <= set(line), query
+
+
+def test_the_runbooks_throttle_query_finds_a_throttled_write_under_its_decoded_key(
+    app: ModuleType,
+    ledger_table: Any,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # DynamoDB's answer when the SDK's retries all met throttling (moto never throttles).
+    key = "my file+1 é.txt"
+    follow_captured_stdout(app)
+    with Stubber(app.client) as stubber:
+        stubber.add_client_error(
+            "put_item",
+            service_error_code="ProvisionedThroughputExceededException",
+            service_message="The level of configured provisioned throughput for the table "
+            "was exceeded.",
+            http_status_code=400,
+        )
+        with pytest.raises(BatchFailedError):
+            app.lambda_handler(s3_event(s3_record(key)), lambda_context)
+    [error] = [line for line in output_lines(capsys) if line.get("level") == "ERROR"]
+    queries = [
+        block for _, block in runbook_blocks() if 'level = "ERROR"' in block and "Throttl" in block
+    ]
+    assert queries  # table-throttled-requests.md
+    for query in queries:
+        [pattern] = re.findall(r"reason like /(.*?)/", query)
+        assert re.search(pattern, error["reason"]), (pattern, error["reason"])
+        assert log_fields_a_query_names(query) <= set(error), query
+    assert error["key"] == key
 
 
 KEY_PLACEHOLDER = re.compile(r"<([^<>]*\bkey\b[^<>]*)>")
