@@ -10,11 +10,20 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import NoReturn
 
 MAX_PORT = 65535
 # A drill simulates every upload of its ~15 minutes: 10,000/min is ~150,000 invocations,
 # well past any canary's alarm thresholds and still within the machine's memory.
 MAX_UPLOADS_PER_MINUTE = 10_000
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (what is wrong, where to read more),
+    exit status 2; without it argparse prints its whole usage block first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def share(text: str) -> float:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 import contract
 from sandbox import arguments, environment_error_line, settings
@@ -66,15 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with its usage errors on one line (what is wrong, where to read more)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = arguments.OneLineParser(
         prog="python -m sandbox",
         description="The upload ledger offline: moto on 127.0.0.1, the service deployed from "
         "cdk.out, the real handler invoked with Lambda's async semantics.",
