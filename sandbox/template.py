@@ -164,13 +164,26 @@ def stale_sources(asset_dir: Path, source_root: Path) -> list[str]:
     return changed
 
 
-def cloud_assembly_stacks(assembly_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
-    """Every stack artifact of an assembly and its nested assemblies (one per CDK Stage)."""
-    artifacts = _read_json(assembly_dir / "manifest.json").get("artifacts", {})
-    for name, artifact in artifacts.items():
+def cloud_assembly_stacks(
+    assembly_dir: Path, _enclosing: tuple[Path, ...] = ()
+) -> Iterator[tuple[dict[str, Any], Path]]:
+    """Every stack artifact of an assembly and its nested assemblies (one per CDK Stage).
+
+    TemplateError for a nested assembly that is the assembly itself or one around it
+    (a corrupted manifest), which would otherwise be read again without end.
+    """
+    manifest = assembly_dir / "manifest.json"
+    enclosing = (*_enclosing, assembly_dir.resolve())
+    for name, artifact in _read_json(manifest).get("artifacts", {}).items():
         props = artifact.get("properties", {})
         if artifact.get("type") == "cdk:cloud-assembly":
-            yield from cloud_assembly_stacks(assembly_dir / props["directoryName"])
+            nested = assembly_dir / props["directoryName"]
+            if nested.resolve() in enclosing:
+                raise TemplateError(
+                    f"{manifest}: the nested assembly {name} is this assembly or one around "
+                    "it: cdk.out is corrupted, run `make synth`"
+                )
+            yield from cloud_assembly_stacks(nested, enclosing)
         elif artifact.get("type") == "aws:cloudformation:stack":
             info = {
                 "name": props.get("stackName", name),
@@ -231,11 +244,14 @@ def _service_template(stack: dict[str, Any], template_path: Path) -> ServiceTemp
     if not asset_path:
         raise TemplateError(
             f"function {function_id} has no aws:asset:path metadata: synthesize with asset "
-            "metadata on (the CDK CLI's default)"
+            "metadata on (the CDK CLI's default): run `make synth`"
         )
     asset_dir = (stack["dir"] / asset_path).resolve()
     if not (asset_dir / contract.HANDLER_PACKAGE).is_dir():
-        raise TemplateError(f"the function's asset {asset_dir} has no {contract.HANDLER_PACKAGE}/")
+        raise TemplateError(
+            f"the function's asset {asset_dir} has no {contract.HANDLER_PACKAGE}/: "
+            "cdk.out is incomplete, run `make synth`"
+        )
     destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
     function = FunctionSpec(
         logical_id=function_id,
@@ -282,7 +298,8 @@ def _notification(
                 found.setdefault((bucket_id, str(target)), []).append(_rule(config))
     if not found:
         raise TemplateError(
-            f"no S3 bucket notification invokes function {function_id} or its aliases"
+            f"no S3 bucket notification invokes function {function_id} or its aliases: "
+            "is cdk.out from this project? Run `make synth`"
         )
     if len(found) > 1:
         raise TemplateError(f"several notifications invoke the function: {sorted(found)}")
