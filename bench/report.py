@@ -162,6 +162,8 @@ def _cold_rows(cold: dict[str, Any]) -> list[Row]:
 def _burst_rows(burst: dict[str, Any]) -> list[Row]:
     if "skipped" in burst:
         return [("burst through the sandbox", f"skipped: {burst['skipped']}", "", "", "")]
+    if "failed" in burst:
+        return [("burst through the sandbox", "failed (see the error below)", "", "", "")]
     rows: list[Row] = []
     for label, run in (("", burst), (", faults on", burst["with_faults"])):
         rows.append(
