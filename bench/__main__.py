@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--output PATH]``: run every section, print, write JSON.
+"""``python -m bench [--quick] [--output PATH] [--cdk-out DIR]``: measure, print, write JSON.
 
 Sections: warm cost per event (1, 10, 100 records) against a near-zero stub DynamoDB,
 then per 1-record event against moto and dynalite, each next to the bare baseline; cold
@@ -34,6 +34,7 @@ from bench.settings import (
     DEFAULT_OUTPUT,
     FULL,
     QUICK,
+    QUICK_OUTPUT,
     REPO_ROOT,
     Sizes,
 )
@@ -49,16 +50,37 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument(
-        # A string default goes through `type` too: its folder (bench-results/) is made then.
         "--output",
         type=output_file,
-        default=str(DEFAULT_OUTPUT),
-        help="JSON results file",
+        metavar="PATH",
+        help=f"JSON results file (default: {_relative(DEFAULT_OUTPUT)}; with --quick "
+        f"{_relative(QUICK_OUTPUT)}, so a smoke run leaves the real results alone)",
     )
-    parser.add_argument("--cdk-out", type=Path, default=DEFAULT_CDK_OUT, help="for the sandbox")
-    parser.add_argument("--skip-synth", action="store_true", help="leave out synth timing")
-    parser.add_argument("--skip-burst", action="store_true", help="leave out the sandbox burst")
+    parser.add_argument(
+        "--cdk-out",
+        type=Path,
+        default=DEFAULT_CDK_OUT,
+        metavar="DIR",
+        help="the synthesized app (cloud assembly) whose service stack the sandbox burst "
+        f"deploys (default: {_relative(DEFAULT_CDK_OUT)}; `make synth` makes it); checked "
+        "before anything is measured",
+    )
+    parser.add_argument(
+        "--skip-synth",
+        action="store_true",
+        help="leave out the synth-time section (it synthesizes the whole app and a "
+        "one-stack app, each in fresh processes)",
+    )
+    parser.add_argument(
+        "--skip-burst",
+        action="store_true",
+        help="leave out the sandbox burst section: then no --cdk-out is needed",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        # A string goes through `type` as a default would: its folder (bench-results/) is
+        # made now, before the run.
+        args.output = output_file(str(QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT))
     # Checked before minutes of measuring, not when the burst section reaches it, and by
     # the sandbox's own loader: the bench refuses what the sandbox would, in its words.
     if not args.skip_burst:
@@ -67,6 +89,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         except TemplateError as error:
             parser.error(f"argument --cdk-out: {error} (or pass --skip-burst)")
     return args
+
+
+def _relative(path: Path) -> str:
+    """`path` as the help shows it: from the repository's root when it is inside it."""
+    return str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
 
 
 def _git_commit() -> str:

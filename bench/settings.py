@@ -7,6 +7,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "bench-results" / "latest.json"
+# Where `--quick` writes when no --output is given: a smoke run keeps latest.json intact.
+QUICK_OUTPUT = REPO_ROOT / "bench-results" / "quick.json"
 DEFAULT_CDK_OUT = REPO_ROOT / "cdk.out"
 
 # The emulated ledger table and the fake account every section uses.

@@ -180,6 +180,18 @@ def test_a_failed_burst_still_writes_the_results_then_exits_2(
     assert capsys.readouterr().err == "python -m bench: error: argument --cdk-out: cannot deploy\n"
 
 
+def test_a_quick_run_leaves_the_real_results_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench_main, "DEFAULT_OUTPUT", tmp_path / "latest.json")
+    monkeypatch.setattr(bench_main, "QUICK_OUTPUT", tmp_path / "quick.json")
+    assert _parse_args(["--skip-burst"]).output == tmp_path / "latest.json"
+    assert _parse_args(["--quick", "--skip-burst"]).output == tmp_path / "quick.json"
+    # --output, when given, is where it writes, --quick or not.
+    chosen = ["--quick", "--skip-burst", "--output", str(tmp_path / "mine.json")]
+    assert _parse_args(chosen).output == tmp_path / "mine.json"
+
+
 def test_without_the_burst_no_synthesized_app_is_needed(tmp_path: Path) -> None:
     # --skip-burst: the one section that reads cdk.out is left out, so its absence is fine.
     args = _parse_args(["--skip-burst", "--cdk-out", str(tmp_path), "--output", "x.json"])
