@@ -116,6 +116,9 @@ def _meta(quick: bool) -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        # 1, 5 and 15-minute load averages as the run starts: figures from a loaded
+        # machine (another build, a test run) are not comparable with a quiet one's.
+        "load_average_at_start": list(os.getloadavg()),
     }
 
 
@@ -158,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         one_record["mean_ms_per_event"],
         one_record["log_bytes_per_event"],
     )
+    results["meta"]["load_average_at_end"] = list(os.getloadavg())
     return results
 
 

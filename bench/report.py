@@ -242,4 +242,18 @@ def render(results: dict[str, Any]) -> str:
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join([*(line.rstrip() for line in lines), *_load_lines(results.get("meta", {}))])
+
+
+def _load_lines(meta: dict[str, Any]) -> list[str]:
+    """The machine's load as the run began and ended: above the core count, other work
+    shared the CPU and every figure is inflated."""
+    if "load_average_at_start" not in meta:
+        return []
+    start = meta["load_average_at_start"][0]
+    end = meta.get("load_average_at_end", [start])[0]
+    return [
+        "",
+        f"machine load (1-minute average) at start / end: {start:.1f} / {end:.1f} on "
+        f"{meta.get('cpu_count', '?')} cores (figures under load are not comparable)",
+    ]

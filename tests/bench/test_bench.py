@@ -191,3 +191,14 @@ def test_cost_estimate_itemises_dollars_and_names_its_prices(results: dict[str, 
     assert math.isclose(cost["usd_total"], sum(cost["usd"].values()))
     assert cost["assumptions"]["prices_region"]
     assert all(is_sane(price) for price in cost["assumptions"]["prices"].values())
+
+
+def test_the_machines_load_is_kept_and_shown_with_the_figures(results: dict[str, Any]) -> None:
+    # A figure from a loaded machine is not comparable with a quiet one's: say which it is.
+    meta = results["meta"]
+    for moment in ("start", "end"):
+        load = meta[f"load_average_at_{moment}"]
+        assert len(load) == 3
+        assert all(value >= 0 for value in load)
+    [line] = [line for line in render(results).splitlines() if line.startswith("machine load")]
+    assert f"{meta['load_average_at_start'][0]:.1f} / {meta['load_average_at_end'][0]:.1f}" in line
