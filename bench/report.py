@@ -246,14 +246,14 @@ def render(results: dict[str, Any]) -> str:
 
 
 def _load_lines(meta: dict[str, Any]) -> list[str]:
-    """The machine's load as the run began and ended: above the core count, other work
-    shared the CPU and every figure is inflated."""
+    """The machine's load as the run began: well above 0, other work (a build, a test run)
+    shared the CPU and every figure is inflated. The load at the end is in the JSON only:
+    the bench's own work raises it."""
     if "load_average_at_start" not in meta:
         return []
-    start = meta["load_average_at_start"][0]
-    end = meta.get("load_average_at_end", [start])[0]
     return [
         "",
-        f"machine load (1-minute average) at start / end: {start:.1f} / {end:.1f} on "
-        f"{meta.get('cpu_count', '?')} cores (figures under load are not comparable)",
+        f"machine load as the run began (1-minute average): "
+        f"{meta['load_average_at_start'][0]:.1f} on {meta.get('cpu_count', '?')} cores "
+        "(well above 0: other work shared the CPU, and every figure is inflated)",
     ]
