@@ -680,9 +680,18 @@ def test_every_key_a_runbook_command_takes_is_the_decoded_key() -> None:
 
 
 def run_bash(script: str, cwd: Path | None = None) -> str:
-    """The stdout of a runbook's shell commands, run as the operator's bash runs them."""
+    """The stdout of a runbook's shell commands, run as the operator's bash runs them.
+
+    They need jq, as the operator does: without it the test is skipped here and fails in
+    CI (`.ci/run` installs it), as the browser tests do without Chromium.
+    """
     bash = shutil.which("bash")
     assert bash, "the runbook tests need bash"
+    if shutil.which("jq") is None:
+        message = "the runbook tests run the runbooks' jq commands: apt-get install jq"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI installs it in .ci/run)")
+        pytest.skip(message)
     completed = subprocess.run(  # noqa: S603 -- the runbooks' own commands, our test inputs
         [bash, "-euo", "pipefail", "-c", script],
         cwd=cwd,
