@@ -212,7 +212,9 @@ def _rows(results: dict[str, Any]) -> list[Row]:
     if results.get("cold_start"):
         rows += _cold_rows(results["cold_start"])
     synth = results.get("synth")
-    if synth and "skipped" not in synth:
+    if synth and "skipped" in synth:
+        rows.append(("synth (whole app vs one stack)", f"skipped: {synth['skipped']}", "", "", ""))
+    elif synth:
         rows.append(
             (
                 "synth (whole app vs one stack)",
@@ -245,15 +247,22 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join([*(line.rstrip() for line in lines), *_load_lines(results.get("meta", {}))])
 
 
+# A 1-minute load average at or above this before the run: other work was running.
+BUSY_LOAD = 0.5
+
+
 def _load_lines(meta: dict[str, Any]) -> list[str]:
-    """The machine's load as the run began: well above 0, other work (a build, a test run)
-    shared the CPU and every figure is inflated. The load at the end is in the JSON only:
-    the bench's own work raises it."""
+    """The machine's load as the run began; at or above BUSY_LOAD other work (a build, a
+    test run) was sharing the CPU and every figure is inflated. The load at the end is in
+    the JSON only: the bench's own work raises it."""
     if "load_average_at_start" not in meta:
         return []
+    load = meta["load_average_at_start"][0]
+    verdict = (
+        "other work was sharing the CPU: every figure is inflated" if load >= BUSY_LOAD else "quiet"
+    )
     return [
         "",
-        f"machine load as the run began (1-minute average): "
-        f"{meta['load_average_at_start'][0]:.1f} on {meta.get('cpu_count', '?')} cores "
-        "(well above 0: other work shared the CPU, and every figure is inflated)",
+        f"machine load as the run began (1-minute average): {load:.1f} on "
+        f"{meta.get('cpu_count', '?')} cores ({verdict})",
     ]

@@ -12,7 +12,7 @@ import gc
 
 # Cold start: importing boto3 and Powertools and loading botocore's service model make a
 # few hundred thousand long-lived objects, and the collections that this triggers scan
-# them all and free nothing (~25 ms, about 1.2x the bare baseline's cold start; 1.06x
+# them all and free nothing (~25 ms, about 1.2x the bare baseline's cold start; 1.1x
 # without them, `make bench`). So the collector pauses until init is over, and what init
 # built is then frozen (gc.freeze: later collections skip it), as CPython's gc docs advise
 # for start-up. Hence the imports below come after this statement (E402 in pyproject).

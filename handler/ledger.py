@@ -212,11 +212,20 @@ def is_usable_order(stored: str) -> bool:
 
 def event_records(event: Mapping[str, Any]) -> list[Any]:
     """The raw ``Records`` of an S3 notification; anything else is an error."""
-    records = event.get("Records")
-    if not isinstance(records, list) or not records:
+    if "Records" not in event:
         raise NotAnS3NotificationError(
             "event has no Records and is not an s3:TestEvent, so it is not an S3 "
             f"notification (top-level keys: {sorted(event)[:10]})"
+        )
+    records = event["Records"]
+    if not isinstance(records, list):
+        raise NotAnS3NotificationError(
+            f"event's Records is a {type(records).__name__}, not a list, so it is not an S3 "
+            "notification"
+        )
+    if not records:
+        raise NotAnS3NotificationError(
+            "event's Records is empty: an S3 notification has at least one record"
         )
     return records
 

@@ -202,3 +202,25 @@ def test_the_machines_load_is_kept_and_shown_with_the_figures(results: dict[str,
         assert all(value >= 0 for value in load)
     [line] = [line for line in render(results).splitlines() if line.startswith("machine load")]
     assert f": {meta['load_average_at_start'][0]:.1f} on " in line
+
+
+@pytest.mark.parametrize(("load", "busy"), [(0.0, False), (0.4, False), (0.5, True), (3.0, True)])
+def test_the_load_line_calls_a_run_busy_only_when_other_work_was_running(
+    load: float, busy: bool
+) -> None:
+    [line] = [
+        line
+        for line in render(
+            {"meta": {"load_average_at_start": [load, 0, 0], "cpu_count": 2}}
+        ).splitlines()
+        if line.startswith("machine load")
+    ]
+    assert f": {load:.1f} on 2 cores" in line
+    assert ("every figure is inflated" in line) is busy
+    assert line.endswith("(quiet)") is not busy
+
+
+def test_a_skipped_section_is_a_row_saying_so_not_a_figure() -> None:
+    rows = render({"synth": {"skipped": "--skip-synth"}, "burst": {"skipped": "--skip-burst"}})
+    assert "skipped: --skip-synth" in rows
+    assert "skipped: --skip-burst" in rows

@@ -145,10 +145,23 @@ def test_s3_test_event_is_recognised() -> None:
     assert not is_s3_test_event({"Records": [s3_record("k")]})
 
 
-@pytest.mark.parametrize("event", [{}, {"Records": []}, {"Records": "x"}, {"detail": {}}])
-def test_event_without_records_is_not_an_s3_notification(event: dict[str, Any]) -> None:
-    with pytest.raises(NotAnS3NotificationError, match="no Records"):
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({}, "event has no Records"),
+        ({"detail": {}}, "event has no Records"),
+        # The reason says what is wrong with the Records there are, not that there are none.
+        ({"Records": []}, "event's Records is empty"),
+        ({"Records": "x"}, "event's Records is a str, not a list"),
+        ({"Records": {"s3": {}}}, "event's Records is a dict, not a list"),
+    ],
+)
+def test_event_without_records_is_not_an_s3_notification(
+    event: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(NotAnS3NotificationError) as raised:
         event_records(event)
+    assert str(raised.value).startswith(reason)
 
 
 def test_bad_record_is_reported_and_later_records_still_processed() -> None:
