@@ -252,13 +252,39 @@ def test_the_snapshot_draws_every_widget_offline(
     assert resource["Type"] == "AWS::CloudWatch::Dashboard"
 
 
+PAGE_PERIOD = 300  # the paging alarms' period (service/alarms.py, PAGE)
+
+
+def _just_after_the_period_of_the_last(run: Sandbox, namespace: str, name: str) -> float:
+    """A clock just after the paging period that holds the run's last nonzero `name`.
+
+    Evaluated then, that period is the newest datapoint in the alarm's range, as in
+    CloudWatch. "Ten minutes after the run" was not enough: a run that crossed a 5-minute
+    boundary had a newer period of successful invocations (errors 0), and the alarm was
+    rightly OK there (a fresh clone's .ci/run failed so at 19:00).
+    """
+    stamps = [
+        stamp
+        for namespace_, name_, dimensions in run.metrics.metrics()
+        if (namespace_, name_) == (namespace, name)
+        for stamp, value in run.metrics.statistic(
+            namespace, name, dimensions, "Sum", PAGE_PERIOD, 0, time.time() + 60
+        )
+        if value > 0
+    ]
+    return max(stamps) + PAGE_PERIOD + 1
+
+
+def _alarms_at(run: Sandbox, cdk_out: Path, outbox: Path, clock: float, **options: Any) -> Any:
+    sources = ConsoleSources.of(run, cdk_out, outbox, clock=lambda: clock, **options)
+    return {alarm.name: alarm for alarm in sources.alarms()}
+
+
 def test_the_console_evaluates_the_template_alarms_over_the_run(
     run: Sandbox, cdk_out: Path, tmp_path: Path
 ) -> None:
-    # Ten minutes on, every period of the run is complete (CloudWatch's publishing delay).
-    later = time.time() + 600
-    sources = ConsoleSources.of(run, cdk_out, tmp_path / "outbox", clock=lambda: later)
-    alarms = {alarm.name: alarm for alarm in sources.alarms()}
+    after_errors = _just_after_the_period_of_the_last(run, "AWS/Lambda", "Errors")
+    alarms = _alarms_at(run, cdk_out, tmp_path / "outbox", after_errors)
     stage = next(iter(alarms)).split("-")[2]
     assert len(alarms) == sum(
         r["Type"] == "AWS::CloudWatch::Alarm" for r in run.template.resources.values()
@@ -267,6 +293,8 @@ def test_the_console_evaluates_the_template_alarms_over_the_run(
     assert errors.state == "ALARM"  # the denied uploads failed their invocations
     assert "Threshold Crossed" in errors.reason
     assert errors.runbook_url.endswith("/runbooks/function-errors.md")
+    after_system_errors = _just_after_the_period_of_the_last(run, DYNAMODB, "SystemErrors")
+    alarms = _alarms_at(run, cdk_out, tmp_path / "outbox", after_system_errors)
     assert alarms[f"upload-ledger-{stage}-table-system-errors"].state == "ALARM"
 
 
@@ -295,7 +323,7 @@ def test_the_console_reason_names_the_transition_from_the_state_alarms_start_in(
 ) -> None:
     # A drill's snapshot starts its alarms in OK as the drill does (its e-mails say
     # OK -> ALARM); a freshly deployed sandbox's alarms are new: INSUFFICIENT_DATA.
-    later = time.time() + 600
+    later = _just_after_the_period_of_the_last(run, "AWS/Lambda", "Errors")
     sources = ConsoleSources.of(
         run, cdk_out, tmp_path / "outbox", clock=lambda: later, initial_alarm_state=initial
     )
