@@ -97,15 +97,11 @@ RECORDED_FIELD = "recorded"  # [{"object_key", "order"}], in the notification's 
 REQUEST_ID_FIELD = "function_request_id"
 TRACE_ID_FIELD = "xray_trace_id"  # only when the invocation is traced: else it leads nowhere
 
-_cold_start = True  # until the first invocation of this execution environment begins
-
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Record every object of the notification; raise if any record failed."""
-    global _cold_start  # one flag per execution environment, as Powertools keeps its own
-    cold_start, _cold_start = _cold_start, False
     try:
         if not isinstance(event, dict):
             raise NotAnS3NotificationError(f"event is a {type(event).__name__}, not a JSON object")
@@ -121,14 +117,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # and 5 % of the rest). For those the SDK would still build a dummy subsegment around
     # the writes, re-reading the trace header at each step: ~45 us of CPU for nothing.
     traced = tracing.is_traced(recorder, os.environ.get(tracing.TRACE_HEADER_ENV))
-    result = _record(records, traced=traced, cold_start=cold_start)
+    result = _record(records, traced=traced)
     _report(result, context, traced=traced)
     if result.failures:
         raise BatchFailedError(result)
     return result.summary()
 
 
-def _record(records: list[Any], *, traced: bool, cold_start: bool) -> BatchResult:
+def _record(records: list[Any], *, traced: bool) -> BatchResult:
     """Process the records; traced, inside one X-Ray subsegment for all their writes."""
     if not traced:
         return process_records(records, repository)
@@ -136,6 +132,8 @@ def _record(records: list[Any], *, traced: bool, cold_start: bool) -> BatchResul
         name=tracing.DYNAMODB_SUBSEGMENT, namespace=tracing.AWS_NAMESPACE
     ) as subsegment:
         result = process_records(records, repository)
+        # The flag inject_lambda_context put on this invocation's log lines: one source.
+        cold_start = bool(logger.get_current_keys().get("cold_start"))
         tracing.describe_invocation(subsegment, cold_start=cold_start, service=tracer.service)
         tracing.describe_writes(
             subsegment,
