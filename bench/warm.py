@@ -12,6 +12,7 @@ stay meaningful.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -107,7 +108,7 @@ def _measure_size(
     batches = max(
         1,
         sizes.warm_records // (events_per_batch * records),
-        -(-sizes.warm_min_events // events_per_batch),  # rounded up
+        math.ceil(sizes.warm_min_events / events_per_batch),
     )
     durations: PerHandler = {name: [] for name in workers}
     cpu: PerHandler = {name: [] for name in workers}
