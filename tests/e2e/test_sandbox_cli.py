@@ -313,21 +313,31 @@ def test_demo_with_a_runtime_that_exits_at_import_sends_every_event_to_the_failu
     assert "run `make synth`" in err
 
 
+def _demo_summary(
+    cdk_out: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *options: str,
+) -> tuple[str, str]:
+    """(the demo's summary line, its stderr) for `demo` with `options`, run in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(["demo", "--cdk-out", str(cdk_out), *options], capsys)
+    assert status == 0, err
+    return out.strip().splitlines()[-1], err
+
+
 def test_demo_summary_counts_injected_duplicates_and_sdk_retries(
     cdk_out: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    argv = ["demo", "--cdk-out", str(cdk_out), "--retry-delay", "0.01", "--seed", "5"]
-    argv += ["--dynamodb-error-rate", "0.3", "--duplicate-rate", "0.5"]
-
-    status, out, err = run(argv, capsys)
-
-    assert status == 0, err
+    summary, err = _demo_summary(
+        cdk_out, tmp_path, monkeypatch, capsys, "--retry-delay", "0.01", "--seed", "5",
+        "--dynamodb-error-rate", "0.3", "--duplicate-rate", "0.5",
+    )  # fmt: skip
     assert "Injecting faults: dynamodb-error-rate 0.3, duplicate-rate 0.5 (seed 5)" in err
-    summary = out.strip().splitlines()[-1]
     assert " duplicates injected" in summary
     assert " DynamoDB errors injected" in summary
     assert " SDK retries" in summary
@@ -340,14 +350,10 @@ def test_a_configured_fault_is_counted_even_when_it_never_fired(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Rates this low inject nothing in 8 events: the summary still says so, in zeros.
-    monkeypatch.chdir(tmp_path)
-    argv = ["demo", "--cdk-out", str(cdk_out), "--seed", "1"]
-    argv += ["--dynamodb-error-rate", "0.0001", "--duplicate-rate", "0.0001"]
-
-    status, out, err = run(argv, capsys)
-
-    assert status == 0, err
-    summary = out.strip().splitlines()[-1]
+    summary, _ = _demo_summary(
+        cdk_out, tmp_path, monkeypatch, capsys, "--seed", "1",
+        "--dynamodb-error-rate", "0.0001", "--duplicate-rate", "0.0001",
+    )  # fmt: skip
     assert "0 duplicates injected, 0 DynamoDB errors injected, " in summary
     # The SDK may still retry on its own (a slow answer on a loaded machine): counted too.
     assert re.search(r"injected, \d+ SDK retr(y|ies)\)$", summary), summary

@@ -152,6 +152,29 @@ def recording_runtime(
     return make_runtime(asset, queues, on_invocation=records.append, **options), records
 
 
+def scaling_run(
+    tmp_path: Path,
+    queues: MemoryQueues,
+    running: list[LambdaRuntime],
+    handler: str,
+    *,
+    maximum: int,
+    events: int,
+) -> tuple[LambdaRuntime, list[InvocationRecord]]:
+    """`events` events through a runtime of one environment that may scale out to
+    `maximum` once an invocation has waited 0.05 s; the runtime and its records."""
+    runtime, records = recording_runtime(
+        make_asset(tmp_path, handler),
+        queues,
+        concurrency=1,
+        max_concurrency=maximum,
+        scale_out_after=0.05,
+    )
+    running.append(runtime)
+    run(runtime, queues, events=events)
+    return runtime, records
+
+
 @pytest.fixture
 def queues() -> MemoryQueues:
     return MemoryQueues()
@@ -237,21 +260,13 @@ def test_invocations_that_wait_bring_more_environments_up_to_the_maximum(
     """An invocation sleeping (as the SDK does after a throttle) leaves CPU unused: more
     environments take the waiting events, as Lambda scales out, but never more than the
     maximum."""
-    asset = make_asset(
-        tmp_path,
-        """
+    sleepy = """
         import time
         def lambda_handler(event, context):
             time.sleep(1.0)
             return {"recorded": 1}
-        """,
-    )
-    runtime, records = recording_runtime(
-        asset, queues, concurrency=1, max_concurrency=3, scale_out_after=0.05
-    )
-    running.append(runtime)
-
-    run(runtime, queues, events=8)
+        """
+    runtime, records = scaling_run(tmp_path, queues, running, sleepy, maximum=3, events=8)
 
     assert runtime.stats.succeeded == 8
     assert max(r.concurrent_executions for r in records) == 3
@@ -263,13 +278,7 @@ def test_busy_environments_that_do_not_wait_are_not_joined_by_more(
 ) -> None:
     """Long invocations that use the CPU (runnable, not asleep) don't start environments
     beyond `concurrency`: each would pay a cold start for CPU the working ones use already."""
-    asset = make_asset(tmp_path, BUSY_HANDLER)
-    runtime, records = recording_runtime(
-        asset, queues, concurrency=1, max_concurrency=3, scale_out_after=0.05
-    )
-    running.append(runtime)
-
-    run(runtime, queues, events=5)
+    runtime, records = scaling_run(tmp_path, queues, running, BUSY_HANDLER, maximum=3, events=5)
 
     assert runtime.stats.succeeded == 5
     assert {r.concurrent_executions for r in records} == {1}
@@ -286,13 +295,7 @@ def test_where_the_process_state_is_unknown_only_a_long_invocation_counts_as_wai
     that has run SANDBOX_SCALE_OUT_BLIND_AFTER_SECONDS counts as waiting, whatever it does."""
     monkeypatch.setattr(FunctionWorker, "is_asleep", lambda self: None)
     monkeypatch.setattr(settings, "SANDBOX_SCALE_OUT_BLIND_AFTER_SECONDS", 0.1)
-    asset = make_asset(tmp_path, BUSY_HANDLER)
-    runtime, records = recording_runtime(
-        asset, queues, concurrency=1, max_concurrency=2, scale_out_after=0.05
-    )
-    running.append(runtime)
-
-    run(runtime, queues, events=5)
+    runtime, records = scaling_run(tmp_path, queues, running, BUSY_HANDLER, maximum=2, events=5)
 
     assert runtime.stats.succeeded == 5
     assert max(r.concurrent_executions for r in records) == 2
